@@ -1,0 +1,81 @@
+/**
+ * The registry of a single node: plain Maps, every operation synchronous
+ * under its Promise, so it is atomic by construction.
+ * @module
+ */
+import type { Registry, RegistryCounts } from '../core/registry.js';
+import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from '../core/types.js';
+
+interface ShareRecord extends ShareTerms {
+  joins: number;
+}
+
+export class InMemoryRegistry implements Registry {
+  readonly #shares = new Map<ShareName, Map<SocketId, ShareRecord>>();
+  readonly #routes = new Map<ShareName, Map<JoinerUID, Route>>();
+  #shareCount = 0;
+  #routeCount = 0;
+
+  async addShare(name: ShareName, sharer: SocketId, terms: ShareTerms): Promise<void> {
+    let sharers = this.#shares.get(name);
+    if (!sharers) this.#shares.set(name, (sharers = new Map()));
+    const record = sharers.get(sharer);
+    if (record) {
+      record.expiresAt = terms.expiresAt;
+      record.maxJoins = terms.maxJoins;
+    } else {
+      sharers.set(sharer, { ...terms, joins: 0 });
+      this.#shareCount++;
+    }
+  }
+
+  async removeShare(name: ShareName, sharer: SocketId): Promise<void> {
+    const sharers = this.#shares.get(name);
+    if (!sharers?.delete(sharer)) return;
+    this.#shareCount--;
+    if (sharers.size === 0) this.#shares.delete(name);
+  }
+
+  async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome> {
+    let routes = this.#routes.get(name);
+    const existing = routes?.get(uid);
+    if (existing) {
+      return existing.joiner === joiner ? { ok: true, sharer: existing.sharer, fresh: false } : { ok: false, code: 'uid-taken' };
+    }
+    const sharers = this.#shares.get(name);
+    if (!sharers) return { ok: false, code: 'no-sharer' };
+    const open: [SocketId, ShareRecord][] = [];
+    let live = false;
+    for (const entry of sharers) {
+      const record = entry[1];
+      if (record.expiresAt <= now) continue;
+      live = true;
+      if (record.maxJoins === undefined || record.joins < record.maxJoins) open.push(entry);
+    }
+    if (open.length === 0) return { ok: false, code: live ? 'share-full' : 'no-sharer' };
+    const [sharer, record] = open[Math.floor(Math.random() * open.length)]!;
+    record.joins++;
+    if (!routes) this.#routes.set(name, (routes = new Map()));
+    routes.set(uid, { sharer, joiner });
+    this.#routeCount++;
+    return { ok: true, sharer, fresh: true };
+  }
+
+  async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {
+    return this.#routes.get(name)?.get(uid);
+  }
+
+  async removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): Promise<void> {
+    const routes = this.#routes.get(name);
+    if (routes?.get(uid)?.joiner !== joiner) return;
+    routes.delete(uid);
+    this.#routeCount--;
+    if (routes.size === 0) this.#routes.delete(name);
+  }
+
+  async counts(): Promise<RegistryCounts> {
+    return { shares: this.#shareCount, routes: this.#routeCount };
+  }
+
+  async close(): Promise<void> {}
+}

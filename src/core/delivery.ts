@@ -1,0 +1,17 @@
+/**
+ * Delivery carries a DeliveryMessage to the core that holds the target
+ * socket, on this node or another. Messages from one sender to one target
+ * arrive in the order they were sent.
+ * @module
+ */
+import type { DeliveryMessage, SocketId } from './types.js';
+
+export type DeliveryHandler = (target: SocketId, message: DeliveryMessage) => void;
+
+export interface Delivery {
+  /** Sends without waiting; a message to a socket nobody holds is dropped. */
+  send(target: SocketId, message: DeliveryMessage): void;
+  /** Registers the one receiver of messages addressed to this node's sockets. */
+  onMessage(handler: DeliveryHandler): void;
+  close(): Promise<void>;
+}

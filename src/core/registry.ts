@@ -1,0 +1,34 @@
+/**
+ * The Registry holds what every node must agree on: who shares which name,
+ * and where each joiner is routed. The in-memory implementation serves one
+ * node; the Redis one a cluster. Both pass test/registry-contract.ts.
+ * @module
+ */
+import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from './types.js';
+
+export interface RegistryCounts {
+  /** (name, sharer) pairs currently registered. */
+  shares: number;
+  /** Joiner routes currently registered. */
+  routes: number;
+}
+
+export interface Registry {
+  /** Registers `sharer` under `name`, or renews its terms; keeps its join count. */
+  addShare(name: ShareName, sharer: SocketId, terms: ShareTerms): Promise<void>;
+  /** Unregisters `sharer` from `name`. Routes already made stay. */
+  removeShare(name: ShareName, sharer: SocketId): Promise<void>;
+  /**
+   * Atomically routes a joiner: an existing route of the same joiner is
+   * reused; one of another socket yields `uid-taken`; otherwise a random
+   * unexpired sharer with room is chosen, its join count increased and the
+   * route recorded.
+   */
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome>;
+  /** The route of (name, uid), if any. */
+  lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined>;
+  /** Removes the route of (name, uid) if it still belongs to `joiner`. */
+  removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): Promise<void>;
+  counts(): Promise<RegistryCounts>;
+  close(): Promise<void>;
+}

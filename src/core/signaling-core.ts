@@ -1,0 +1,358 @@
+/**
+ * The signaling core: share, unshare, launch, answer, expiry and disconnect
+ * cleanup. It decides every error code, once. It knows nothing of socket.io
+ * or Redis: it talks to a Registry (shared state), a Delivery (messages to
+ * sockets anywhere) and a SocketSink (events to this node's sockets).
+ *
+ * Per socket it keeps only what the socket's own node must know: the names
+ * it shares (with their expiry timers) and the routes it takes part in, so
+ * repeated launches and answers are relayed without asking the registry.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock, TimerHandle } from './clock.js';
+import type { Delivery } from './delivery.js';
+import type { Registry, RegistryCounts } from './registry.js';
+import { SignalingError } from './signaling-error.js';
+import type { DeliveryMessage, JoinerUID, ShareName, SignalMessage, SocketId } from './types.js';
+
+/** Events the core asks the protocol endpoint to send to one of its sockets. */
+export interface SocketSink {
+  launchResponse(socket: SocketId, uid: JoinerUID, message: SignalMessage): void;
+  answerResponse(socket: SocketId, message: SignalMessage): void;
+  shareExpired(socket: SocketId, name: ShareName): void;
+  sharerGone(socket: SocketId, name: ShareName, uid: JoinerUID): void;
+}
+
+/** Hooks for metrics; the core never depends on a metrics library. */
+export interface CoreObserver {
+  relayed(kind: 'launch' | 'answer', latencyMs: number): void;
+  /** A registry update made in the background failed (never a client's fault). */
+  backgroundFailed(operation: string, error: unknown): void;
+}
+
+export interface CoreLimits {
+  /** Lifetime of a share that asks for none, in ms. */
+  defaultTtl: number;
+  /** Longest lifetime granted, in ms; longer requests are capped. */
+  maxTtl: number;
+  /** Distinct names one socket may share at once. */
+  maxSharesPerSocket: number;
+  /** Routes one joiner socket may hold at once; the oldest is dropped past it. */
+  maxRoutesPerSocket: number;
+}
+
+export interface CoreOptions {
+  registry: Registry;
+  delivery: Delivery;
+  sink: SocketSink;
+  clock: Clock;
+  limits: CoreLimits;
+  observer?: CoreObserver;
+}
+
+export interface ShareGrant {
+  name: ShareName;
+  expiresAt: number;
+  ttl: number;
+}
+
+export interface ShareRequest {
+  ttl?: number | undefined;
+  maxJoins?: number | undefined;
+}
+
+export interface CoreStats {
+  sockets: number;
+  /** Names shared by this node's sockets. */
+  shares: number;
+  /** Routes this node's sockets hold, as joiners and as sharers. */
+  joinerRoutes: number;
+  sharerRoutes: number;
+}
+
+interface LocalShare {
+  expiresAt: number;
+  timer: TimerHandle;
+}
+
+interface RouteEnd {
+  name: ShareName;
+  uid: JoinerUID;
+  /** The socket at the other end. */
+  peer: SocketId;
+}
+
+class LocalSocket {
+  readonly shares = new Map<ShareName, LocalShare>();
+  /** Routes where this socket is the joiner, oldest first. */
+  readonly asJoiner = new Map<string, RouteEnd>();
+  /** Routes where this socket is the sharer. */
+  readonly asSharer = new Map<string, RouteEnd>();
+  /** For the 2-argument answer: joinerUID -> key of its latest route here. */
+  readonly latestByUid = new Map<JoinerUID, string>();
+  /** Launches waiting for the registry; later launches queue behind them. */
+  routing = 0;
+  queue: Promise<unknown> = Promise.resolve();
+  closed = false;
+  constructor(readonly id: SocketId) {}
+}
+
+// Length-prefixed, so no choice of name and uid can collide with another.
+const routeKey = (name: ShareName, uid: JoinerUID): string => `${name.length}:${name}${uid}`;
+
+/** 144 random bits, URL-safe: links cannot be guessed or enumerated. */
+export const mintShareName = (): ShareName => randomBytes(18).toString('base64url');
+
+const done: Promise<void> = Promise.resolve();
+
+export class SignalingCore {
+  readonly #registry: Registry;
+  readonly #delivery: Delivery;
+  readonly #sink: SocketSink;
+  readonly #clock: Clock;
+  readonly #limits: CoreLimits;
+  readonly #observer: CoreObserver | undefined;
+  readonly #sockets = new Map<SocketId, LocalSocket>();
+
+  constructor(options: CoreOptions) {
+    this.#registry = options.registry;
+    this.#delivery = options.delivery;
+    this.#sink = options.sink;
+    this.#clock = options.clock;
+    this.#limits = options.limits;
+    this.#observer = options.observer;
+    this.#delivery.onMessage((target, message) => this.#receive(target, message));
+  }
+
+  get limits(): Readonly<CoreLimits> {
+    return this.#limits;
+  }
+
+  attach(socket: SocketId): void {
+    this.#sockets.set(socket, new LocalSocket(socket));
+  }
+
+  /** Forgets a disconnected socket: its shares end, its peers are told. */
+  async detach(socketId: SocketId): Promise<void> {
+    const socket = this.#sockets.get(socketId);
+    if (!socket) return;
+    socket.closed = true;
+    this.#sockets.delete(socketId);
+    const pending: Promise<void>[] = [];
+    for (const [name, share] of socket.shares) {
+      share.timer.cancel();
+      pending.push(this.#registry.removeShare(name, socketId));
+    }
+    for (const route of socket.asSharer.values()) {
+      this.#delivery.send(route.peer, { kind: 'sharer-gone', name: route.name, uid: route.uid, sharer: socketId });
+    }
+    for (const route of socket.asJoiner.values()) {
+      pending.push(this.#registry.removeRoute(route.name, route.uid, socketId));
+      this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socketId });
+    }
+    await Promise.all(pending);
+  }
+
+  async share(socketId: SocketId, requested: ShareName | undefined, request: ShareRequest): Promise<ShareGrant> {
+    const socket = this.#socket(socketId);
+    const name = requested ?? mintShareName();
+    const previous = socket.shares.get(name);
+    if (!previous && socket.shares.size >= this.#limits.maxSharesPerSocket) {
+      throw new SignalingError('bad-request', `a socket may share at most ${this.#limits.maxSharesPerSocket} names`);
+    }
+    const ttl = Math.min(request.ttl ?? this.#limits.defaultTtl, this.#limits.maxTtl);
+    const expiresAt = Math.round(this.#clock.now() + ttl);
+    previous?.timer.cancel();
+    const share: LocalShare = { expiresAt, timer: this.#clock.schedule(ttl, () => this.#expire(socket, name, share)) };
+    // Local state first, so an unshare sent right after this share sees it.
+    socket.shares.set(name, share);
+    await this.#registry.addShare(name, socketId, { expiresAt, maxJoins: request.maxJoins });
+    return { name, expiresAt, ttl };
+  }
+
+  /** Stops sharing `name`, or every name of the socket; returns what stopped. */
+  async unshare(socketId: SocketId, name?: ShareName): Promise<ShareName[]> {
+    const socket = this.#socket(socketId);
+    const names = name === undefined ? [...socket.shares.keys()] : socket.shares.has(name) ? [name] : [];
+    await Promise.all(names.map((n) => this.#endShare(socket, n)));
+    return names;
+  }
+
+  /**
+   * Relays a joiner's message to its sharer: the first launch of (name, uid)
+   * is routed by the registry, later ones follow the same route, in order.
+   */
+  launch(socketId: SocketId, name: ShareName, uid: JoinerUID, message: SignalMessage): Promise<void> {
+    const socket = this.#socket(socketId);
+    if (socket.routing === 0) {
+      const route = socket.asJoiner.get(routeKey(name, uid));
+      if (route) {
+        this.#sendLaunch(socketId, route, message);
+        return done;
+      }
+    }
+    socket.routing++;
+    const run = async (): Promise<void> => {
+      try {
+        await this.#routeAndLaunch(socket, name, uid, message);
+      } finally {
+        socket.routing--;
+      }
+    };
+    const result = socket.queue.then(run, run);
+    socket.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Relays a sharer's message to a joiner routed to it. */
+  async answer(socketId: SocketId, name: ShareName | undefined, uid: JoinerUID, message: SignalMessage): Promise<void> {
+    const socket = this.#socket(socketId);
+    const route = this.#sharerRoute(socket, name, uid);
+    if (route) {
+      const sentAt = this.#clock.now();
+      this.#delivery.send(route.peer, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
+      return;
+    }
+    // Not ours: say whether the joiner exists at all (only to someone who
+    // already knows both the name and the uid).
+    const names = name === undefined ? [...socket.shares.keys()] : [name];
+    for (const n of names) {
+      if (await this.#registry.lookupRoute(n, uid)) throw new SignalingError('not-sharer');
+    }
+    throw new SignalingError('unknown-joiner');
+  }
+
+  async stats(): Promise<CoreStats & { registry: RegistryCounts }> {
+    return { ...this.localStats(), registry: await this.#registry.counts() };
+  }
+
+  localStats(): CoreStats {
+    let shares = 0;
+    let joinerRoutes = 0;
+    let sharerRoutes = 0;
+    for (const socket of this.#sockets.values()) {
+      shares += socket.shares.size;
+      joinerRoutes += socket.asJoiner.size;
+      sharerRoutes += socket.asSharer.size;
+    }
+    return { sockets: this.#sockets.size, shares, joinerRoutes, sharerRoutes };
+  }
+
+  /** Detaches every socket, as at shutdown. */
+  async detachAll(): Promise<void> {
+    await Promise.all([...this.#sockets.keys()].map((id) => this.detach(id)));
+  }
+
+  #socket(socketId: SocketId): LocalSocket {
+    const socket = this.#sockets.get(socketId);
+    if (!socket) throw new SignalingError('internal', 'socket is not attached');
+    return socket;
+  }
+
+  async #routeAndLaunch(socket: LocalSocket, name: ShareName, uid: JoinerUID, message: SignalMessage): Promise<void> {
+    const key = routeKey(name, uid);
+    let route = socket.asJoiner.get(key);
+    if (!route) {
+      const outcome = await this.#registry.route(name, uid, socket.id, this.#clock.now());
+      if (socket.closed) {
+        // Disconnected while the registry answered: undo what it recorded.
+        if (outcome.ok) await this.#registry.removeRoute(name, uid, socket.id);
+        return;
+      }
+      if (!outcome.ok) throw new SignalingError(outcome.code);
+      route = { name, uid, peer: outcome.sharer };
+      socket.asJoiner.set(key, route);
+      if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) this.#evictOldestRoute(socket);
+    }
+    this.#sendLaunch(socket.id, route, message);
+  }
+
+  #sendLaunch(joiner: SocketId, route: RouteEnd, message: SignalMessage): void {
+    const sentAt = this.#clock.now();
+    this.#delivery.send(route.peer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
+  }
+
+  #evictOldestRoute(socket: LocalSocket): void {
+    const [key, oldest] = socket.asJoiner.entries().next().value as [string, RouteEnd];
+    socket.asJoiner.delete(key);
+    this.#background('removeRoute', this.#registry.removeRoute(oldest.name, oldest.uid, socket.id));
+    this.#delivery.send(oldest.peer, { kind: 'joiner-gone', name: oldest.name, uid: oldest.uid, joiner: socket.id });
+  }
+
+  #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {
+    if (name !== undefined) return socket.asSharer.get(routeKey(name, uid));
+    const key = socket.latestByUid.get(uid);
+    return key === undefined ? undefined : socket.asSharer.get(key);
+  }
+
+  #forgetSharerRoute(socket: LocalSocket, key: string, uid: JoinerUID): void {
+    socket.asSharer.delete(key);
+    if (socket.latestByUid.get(uid) !== key) return;
+    socket.latestByUid.delete(uid);
+    // Another route of the same uid (under another name) becomes the latest.
+    for (const [other, route] of socket.asSharer) {
+      if (route.uid === uid) socket.latestByUid.set(uid, other);
+    }
+  }
+
+  async #endShare(socket: LocalSocket, name: ShareName): Promise<void> {
+    const share = socket.shares.get(name);
+    if (!share) return;
+    share.timer.cancel();
+    socket.shares.delete(name);
+    await this.#registry.removeShare(name, socket.id);
+  }
+
+  #expire(socket: LocalSocket, name: ShareName, share: LocalShare): void {
+    if (socket.closed || socket.shares.get(name) !== share) return;
+    socket.shares.delete(name);
+    this.#background('removeShare', this.#registry.removeShare(name, socket.id));
+    this.#sink.shareExpired(socket.id, name);
+  }
+
+  #background(operation: string, work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.#observer?.backgroundFailed(operation, error));
+  }
+
+  #receive(target: SocketId, message: DeliveryMessage): void {
+    const socket = this.#sockets.get(target);
+    const key = routeKey(message.name, message.uid);
+    switch (message.kind) {
+      case 'launch': {
+        if (!socket) {
+          // The sharer left while this launch was under way.
+          this.#delivery.send(message.joiner, { kind: 'sharer-gone', name: message.name, uid: message.uid, sharer: target });
+          return;
+        }
+        const known = socket.asSharer.get(key);
+        if (!known || known.peer !== message.joiner) {
+          socket.asSharer.set(key, { name: message.name, uid: message.uid, peer: message.joiner });
+        }
+        socket.latestByUid.set(message.uid, key);
+        this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);
+        this.#sink.launchResponse(target, message.uid, message.message);
+        return;
+      }
+      case 'answer': {
+        // Only while the joiner is still routed to this sharer.
+        if (socket?.asJoiner.get(key)?.peer !== message.sharer) return;
+        this.#observer?.relayed('answer', this.#clock.now() - message.sentAt);
+        this.#sink.answerResponse(target, message.message);
+        return;
+      }
+      case 'sharer-gone': {
+        if (socket?.asJoiner.get(key)?.peer !== message.sharer) return;
+        socket.asJoiner.delete(key);
+        this.#background('removeRoute', this.#registry.removeRoute(message.name, message.uid, target));
+        this.#sink.sharerGone(target, message.name, message.uid);
+        return;
+      }
+      case 'joiner-gone': {
+        if (socket?.asSharer.get(key)?.peer !== message.joiner) return;
+        this.#forgetSharerRoute(socket, key, message.uid);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Every setting, once: its environment variable, CLI flag, default, help
+ * text and validation. `loadConfig` turns env and argv into one frozen,
+ * typed object, failing once with every problem listed. Nothing else in the
+ * project reads process.env.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/** The table every other part of the configuration derives from. */
+const SETTINGS = {
+  port: { env: 'PORT', flag: 'port', default: '5000', help: 'TCP port to listen on (0 picks a free one)', schema: int(0, 65535) },
+  host: { env: 'HOST', flag: 'host', default: '', help: 'Address to listen on (empty: every interface)', schema: z.string() },
+  defaultTtl: {
+    env: 'SHARE_TTL_DEFAULT',
+    flag: 'share-ttl-default',
+    default: '600000',
+    help: 'Lifetime of a share that asks for none, ms',
+    schema: int(1),
+  },
+  maxTtl: { env: 'SHARE_TTL_MAX', flag: 'share-ttl-max', default: '86400000', help: 'Longest share lifetime granted, ms', schema: int(1) },
+  maxMessageSize: {
+    env: 'MAX_MESSAGE_SIZE',
+    flag: 'max-message-size',
+    default: '65536',
+    help: 'Largest launch/answer message, bytes',
+    schema: int(1, 64 * 1024 * 1024),
+  },
+  maxSharesPerSocket: {
+    env: 'MAX_SHARES_PER_SOCKET',
+    flag: 'max-shares-per-socket',
+    default: '16',
+    help: 'Names one socket may share at once',
+    schema: int(1),
+  },
+  maxRoutesPerSocket: {
+    env: 'MAX_ROUTES_PER_SOCKET',
+    flag: 'max-routes-per-socket',
+    default: '64',
+    help: 'Joins one socket may hold open at once (oldest dropped past it)',
+    schema: int(1),
+  },
+  rateLimit: {
+    env: 'RATE_LIMIT',
+    flag: 'rate-limit',
+    default: '200',
+    help: 'Events per second one socket may send, sustained',
+    schema: int(1),
+  },
+  rateBurst: {
+    env: 'RATE_BURST',
+    flag: 'rate-burst',
+    default: '400',
+    help: 'Events one socket may send in a burst above the sustained rate',
+    schema: int(1),
+  },
+  corsOrigins: {
+    env: 'CORS_ORIGINS',
+    flag: 'cors-origins',
+    default: '*',
+    help: 'Allowed browser origins, comma-separated (* for any)',
+    schema: z.string().min(1),
+  },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}`, schema: z.enum(LOG_LEVELS) },
+  tlsCert: { env: 'TLS_CERT', flag: 'tls-cert', default: '', help: 'PEM certificate file; with --tls-key serves HTTPS/WSS', schema: optionalText },
+  tlsKey: { env: 'TLS_KEY', flag: 'tls-key', default: '', help: 'PEM private key file for --tls-cert', schema: optionalText },
+  shutdownTimeout: {
+    env: 'SHUTDOWN_TIMEOUT',
+    flag: 'shutdown-timeout',
+    default: '5000',
+    help: 'Longest wait for a graceful shutdown, ms',
+    schema: int(0),
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+export type SettingKey = keyof Settings;
+
+/** The CLI flag (without dashes) and environment variable of a setting. */
+export function settingNames(key: SettingKey): { flag: string; env: string } {
+  return { flag: SETTINGS[key].flag, env: SETTINGS[key].env };
+}
+
+export type Config = {
+  readonly [K in SettingKey]: z.output<Settings[K]['schema']>;
+} & {
+  /** Allowed origins parsed from corsOrigins: `true` means any. */
+  readonly origins: true | readonly string[];
+  /** Certificate and key contents when TLS is on. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const keys = Object.keys(SETTINGS) as SettingKey[];
+
+/**
+ * Builds the configuration from `overrides` (as typed values, for code that
+ * starts the server), then CLI flags, then environment variables, then
+ * defaults.
+ */
+export function loadConfig(
+  options: { argv?: string[]; env?: NodeJS.ProcessEnv; overrides?: Partial<Record<SettingKey, string | number>> } = {},
+): Config {
+  const { argv = [], env = {}, overrides = {} } = options;
+  const problems: string[] = [];
+  let flags: Record<string, string | boolean | undefined> = {};
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: Object.fromEntries(keys.map((k) => [SETTINGS[k].flag, { type: 'string' }] as const)),
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  const values: Record<string, unknown> = {};
+  for (const key of keys) {
+    const setting = SETTINGS[key];
+    const override = overrides[key];
+    const raw = override !== undefined ? String(override) : ((flags[setting.flag] as string | undefined) ?? env[setting.env] ?? setting.default);
+    const parsed = setting.schema.safeParse(raw);
+    if (parsed.success) values[key] = parsed.data;
+    else problems.push(`${setting.env} / --${setting.flag}: ${parsed.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`);
+  }
+  if (problems.length === 0) crossCheck(values, problems);
+  const tls = problems.length === 0 ? readTls(values, problems) : undefined;
+  if (problems.length > 0) throw new ConfigError(problems);
+  const corsOrigins = values['corsOrigins'] as string;
+  const origins = corsOrigins.trim() === '*' ? true : corsOrigins.split(',').map((o) => o.trim()).filter(Boolean);
+  return Object.freeze({ ...values, origins, tls }) as Config;
+}
+
+function crossCheck(values: Record<string, unknown>, problems: string[]): void {
+  if ((values['defaultTtl'] as number) > (values['maxTtl'] as number)) {
+    problems.push('SHARE_TTL_DEFAULT / --share-ttl-default: must not exceed SHARE_TTL_MAX / --share-ttl-max');
+  }
+  if (Boolean(values['tlsCert']) !== Boolean(values['tlsKey'])) {
+    problems.push('TLS_CERT / --tls-cert and TLS_KEY / --tls-key: set both or neither');
+  }
+}
+
+function readTls(values: Record<string, unknown>, problems: string[]): Config['tls'] {
+  const certPath = values['tlsCert'] as string | undefined;
+  const keyPath = values['tlsKey'] as string | undefined;
+  if (!certPath || !keyPath) return undefined;
+  const read = (path: string, setting: Settings['tlsCert' | 'tlsKey']): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      problems.push(`${setting.env} / --${setting.flag}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      return '';
+    }
+  };
+  return { cert: read(certPath, SETTINGS.tlsCert), key: read(keyPath, SETTINGS.tlsKey) };
+}
+
+/** The text of `--help`. */
+export function helpText(command: string): string {
+  const rows = keys.map((k) => {
+    const s = SETTINGS[k];
+    return [`--${s.flag}`, s.env, s.default === '' ? '(none)' : s.default, s.help];
+  });
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+  return [
+    `Usage: ${command} [options]`,
+    '',
+    'A WebRTC signaling server. Every option can also be set by its environment variable;',
+    'a flag wins over the variable.',
+    '',
+    ['flag'.padEnd(widths[0]!), 'variable'.padEnd(widths[1]!), 'default'.padEnd(widths[2]!), 'meaning'].join('  '),
+    ...lines,
+    '',
+    '  --help  show this text',
+  ].join('\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * Prometheus metrics (prom-client), on a registry of their own so several
+ * servers in one process (as in tests) do not collide.
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorCode } from '../protocol/errors.js';
+import type { CoreStats } from '../core/signaling-core.js';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly relayed: Counter<'kind'>;
+  readonly errors: Counter<'code'>;
+  readonly latency: Histogram<'kind'>;
+
+  constructor(stats: () => CoreStats) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sigserve_' });
+    new Gauge({
+      name: 'sigserve_connected_sockets',
+      help: 'Sockets connected to this node',
+      registers: [this.registry],
+      collect() {
+        this.set(stats().sockets);
+      },
+    });
+    new Gauge({
+      name: 'sigserve_active_shares',
+      help: 'Names shared by sockets of this node',
+      registers: [this.registry],
+      collect() {
+        this.set(stats().shares);
+      },
+    });
+    new Gauge({
+      name: 'sigserve_active_routes',
+      help: 'Joiner routes held by sockets of this node, as joiners',
+      registers: [this.registry],
+      collect() {
+        this.set(stats().joinerRoutes);
+      },
+    });
+    this.relayed = new Counter({
+      name: 'sigserve_relayed_total',
+      help: 'Messages relayed to their recipient, by kind (launch, answer)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    this.errors = new Counter({
+      name: 'sigserve_errors_total',
+      help: 'signalingError events sent, by code',
+      labelNames: ['code'],
+      registers: [this.registry],
+    });
+    this.latency = new Histogram({
+      name: 'sigserve_relay_latency_seconds',
+      help: 'Time from receiving a launch or answer to emitting it to its recipient',
+      labelNames: ['kind'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    for (const kind of ['launch', 'answer']) {
+      this.relayed.inc({ kind }, 0);
+    }
+  }
+
+  recordRelay(kind: 'launch' | 'answer', latencyMs: number): void {
+    this.relayed.inc({ kind });
+    this.latency.observe({ kind }, Math.max(0, latencyMs) / 1000);
+  }
+
+  recordError(code: ErrorCode): void {
+    this.errors.inc({ code });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The composition root: builds the core, its registry and delivery, the
+ * socket.io endpoint and the HTTP routes from one Config, and listens. The
+ * CLI and the tests both start the server through `startServer`.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Server as SocketIOServer } from 'socket.io';
+import { LocalDelivery } from '../cluster/local-delivery.js';
+import { InMemoryRegistry } from '../cluster/in-memory-registry.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Delivery } from '../core/delivery.js';
+import type { Registry } from '../core/registry.js';
+import { SignalingCore } from '../core/signaling-core.js';
+import type { Config } from './config.js';
+import { httpRoutes } from './http-routes.js';
+import { createLogger, type Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
+import { SocketEndpoint } from './socket-endpoint.js';
+
+export interface ServerOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:5000 */
+  readonly url: string;
+  readonly port: number;
+  readonly core: SignalingCore;
+  readonly metrics: ServerMetrics;
+  readonly io: SocketIOServer;
+  readonly logger: Logger;
+  /** Stops accepting, disconnects every socket, releases the registry. */
+  close(): Promise<void>;
+}
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
+/** Frames larger than this close the connection (engine.io's maxHttpBufferSize). */
+const frameLimit = (maxMessageSize: number): number => Math.max(1_000_000, 2 * maxMessageSize);
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const registry: Registry = new InMemoryRegistry();
+  const delivery: Delivery = new LocalDelivery();
+
+  // The metrics read the core's counts lazily, when scraped.
+  let core: SignalingCore | undefined;
+  const metrics = new ServerMetrics(() => core!.localStats());
+  const endpoint = new SocketEndpoint({
+    metrics,
+    logger,
+    maxMessageSize: config.maxMessageSize,
+    rate: { rate: config.rateLimit, burst: config.rateBurst },
+  });
+  core = new SignalingCore({
+    registry,
+    delivery,
+    sink: endpoint.sink,
+    clock: options.clock ?? systemClock,
+    limits: {
+      defaultTtl: config.defaultTtl,
+      maxTtl: config.maxTtl,
+      maxSharesPerSocket: config.maxSharesPerSocket,
+      maxRoutesPerSocket: config.maxRoutesPerSocket,
+    },
+    observer: {
+      relayed: (kind, ms) => metrics.recordRelay(kind, ms),
+      backgroundFailed: (operation, error) => logger.error({ err: error, operation }, 'registry update failed'),
+    },
+  });
+
+  const handler = httpRoutes({ core, metrics, logger, version: VERSION });
+  const httpServer: HttpServer = config.tls ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key }, handler) : createHttpServer(handler);
+  const io = new SocketIOServer(httpServer, {
+    cors: { origin: config.origins === true ? '*' : [...config.origins] },
+    // Clients of the original's era: socket.io-client 1.x and 2.x.
+    allowEIO3: true,
+    maxHttpBufferSize: frameLimit(config.maxMessageSize),
+    serveClient: true,
+  });
+  endpoint.attach(io.of('/'), core);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    const onListening = (): void => {
+      httpServer.off('error', reject);
+      resolve();
+    };
+    if (config.host) httpServer.listen(config.port, config.host, onListening);
+    else httpServer.listen(config.port, onListening);
+  });
+  httpServer.on('error', (error) => logger.error({ err: error }, 'http server error'));
+  const address = httpServer.address() as AddressInfo;
+  const shownHost = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1';
+  const url = `${config.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
+  logger.info({ url, port: address.port, mode: 'memory', version: VERSION }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      logger.info('shutting down');
+      const closed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // Give the disconnect packets a moment to leave before cutting connections.
+      const cut = setTimeout(() => httpServer.closeAllConnections(), 250);
+      await closed;
+      clearTimeout(cut);
+      await core.detachAll();
+      await Promise.all([registry.close(), delivery.close()]);
+      logger.info('stopped');
+    })());
+
+  return { url, port: address.port, core, metrics, io, logger, close };
+}

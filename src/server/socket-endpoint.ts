@@ -1,0 +1,224 @@
+/**
+ * The socket.io protocol endpoint: parses each event's argument forms,
+ * validates them, calls the core, and maps the outcome to an ack and, for
+ * failures, a `signalingError` event. No routing decision is made here.
+ * @module
+ */
+import type { Namespace, Socket } from 'socket.io';
+import { z } from 'zod';
+import { SignalingError } from '../core/signaling-error.js';
+import type { SignalingCore, SocketSink } from '../core/signaling-core.js';
+import type { JoinerUID, ShareName, SocketId } from '../core/types.js';
+import type { ClientEventName, SignalingErrorBody } from '../protocol/events.js';
+import { MAX_NAME_LENGTH, MAX_UID_LENGTH } from '../protocol/events.js';
+import type { Logger } from './logger.js';
+import { fitsIn } from './message-size.js';
+import type { ServerMetrics } from './metrics.js';
+import { RateLimiter, type Bucket } from './rate-limiter.js';
+
+type Ack = (result: unknown) => void;
+
+const nameSchema = z.string().min(1).max(MAX_NAME_LENGTH);
+const uidSchema = z.string().min(1).max(MAX_UID_LENGTH);
+const shareOptionsSchema = z
+  .object({
+    ttl: z.number().int().positive().optional(),
+    maxJoins: z.number().int().positive().optional(),
+  })
+  .nullish();
+const shareArgs = z.union([
+  z.tuple([]),
+  z.tuple([nameSchema.nullish()]),
+  z.tuple([nameSchema.nullish(), shareOptionsSchema]),
+]);
+const unshareArgs = z.union([z.tuple([]), z.tuple([nameSchema.nullish()])]);
+
+export interface EndpointOptions {
+  metrics: ServerMetrics;
+  logger: Logger;
+  maxMessageSize: number;
+  rate: { rate: number; burst: number };
+}
+
+interface SocketData {
+  bucket: Bucket;
+}
+
+/** Parsed request: what the core needs, and what error context to echo. */
+interface Parsed {
+  name?: ShareName | undefined;
+  uid?: JoinerUID | undefined;
+}
+
+const sharerGoneMessage = 'The sharer you were routed to has disconnected; launch again to be routed afresh.';
+
+export class SocketEndpoint {
+  #core!: SignalingCore;
+  readonly #metrics: ServerMetrics;
+  readonly #logger: Logger;
+  readonly #maxMessageSize: number;
+  readonly #limiter: RateLimiter;
+  #namespace: Namespace | undefined;
+
+  constructor(options: EndpointOptions) {
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#maxMessageSize = options.maxMessageSize;
+    this.#limiter = new RateLimiter(options.rate);
+  }
+
+  /** The sink the core emits through: looks sockets up by id on demand. */
+  readonly sink: SocketSink = {
+    launchResponse: (id, uid, message) => this.#find(id)?.emit('launchResponse', uid, message),
+    answerResponse: (id, message) => this.#find(id)?.emit('answerResponse', message),
+    shareExpired: (id, name) => this.#find(id)?.emit('shareExpired', name),
+    sharerGone: (id, name, uid) => {
+      this.#metrics.recordError('sharer-gone');
+      const body: SignalingErrorBody = { code: 'sharer-gone', message: sharerGoneMessage, event: 'launch', name, joinerUID: uid };
+      this.#find(id)?.emit('signalingError', body);
+    },
+  };
+
+  /** Starts serving `namespace` with `core`, which must emit through this.sink. */
+  attach(namespace: Namespace, core: SignalingCore): void {
+    this.#namespace = namespace;
+    this.#core = core;
+    const endpoint = this;
+    // One set of listener functions for every socket: `this` is the socket,
+    // so no closure is allocated per connection.
+    const listeners: Record<ClientEventName, (this: Socket, ...args: unknown[]) => void> = {
+      share(...args) {
+        endpoint.#handle(this, 'share', args);
+      },
+      unshare(...args) {
+        endpoint.#handle(this, 'unshare', args);
+      },
+      launch(...args) {
+        endpoint.#handle(this, 'launch', args);
+      },
+      answer(...args) {
+        endpoint.#handle(this, 'answer', args);
+      },
+    };
+    function onDisconnect(this: Socket, reason: string): void {
+      endpoint.#logger.debug({ socket: this.id, reason }, 'disconnected');
+      endpoint.#core.detach(this.id).catch((error: unknown) => endpoint.#logger.error({ err: error }, 'cleanup after disconnect failed'));
+    }
+    namespace.on('connection', (socket: Socket) => {
+      (socket.data as SocketData).bucket = this.#limiter.bucket(performance.now());
+      this.#core.attach(socket.id);
+      for (const event of Object.keys(listeners) as ClientEventName[]) socket.on(event, listeners[event]);
+      socket.on('disconnect', onDisconnect);
+      this.#logger.debug({ socket: socket.id }, 'connected');
+    });
+  }
+
+  #find(id: SocketId): Socket | undefined {
+    return this.#namespace?.sockets.get(id);
+  }
+
+  #handle(socket: Socket, event: ClientEventName, args: unknown[]): void {
+    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    const verdict = this.#limiter.take((socket.data as SocketData).bucket, performance.now());
+    if (verdict !== 'allow') {
+      if (verdict === 'flood') {
+        this.#logger.warn({ socket: socket.id, event }, 'disconnecting a socket that keeps flooding');
+        socket.disconnect(true);
+        return;
+      }
+      this.#fail(socket, event, ack, new SignalingError('rate-limited'), {});
+      return;
+    }
+    const parsed: Parsed = {};
+    try {
+      const outcome = this.#dispatch(socket, event, args, parsed);
+      outcome.then(
+        (result) => ack?.({ ok: true, ...result }),
+        (error: unknown) => this.#fail(socket, event, ack, error, parsed),
+      );
+    } catch (error) {
+      this.#fail(socket, event, ack, error, parsed);
+    }
+  }
+
+  /** Validates one event's arguments and hands it to the core. Throws SignalingError on bad input. */
+  #dispatch(socket: Socket, event: ClientEventName, args: unknown[], parsed: Parsed): Promise<object> {
+    switch (event) {
+      case 'share': {
+        // share(options) is accepted as share(undefined, options).
+        if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) args.unshift(undefined);
+        const [name, options] = parse(shareArgs, args, 'share(name?, options?, ack?)');
+        parsed.name = name ?? undefined;
+        return this.#core.share(socket.id, name ?? undefined, { ttl: options?.ttl, maxJoins: options?.maxJoins });
+      }
+      case 'unshare': {
+        const [name] = parse(unshareArgs, args, 'unshare(name?, ack?)');
+        parsed.name = name ?? undefined;
+        return this.#core.unshare(socket.id, name ?? undefined).then((names) => ({ names }));
+      }
+      case 'launch': {
+        const [name, uid, message] = this.#relayArgs(args, parsed, 'launch(name, joinerUID, message) or launch(name, message)', true);
+        const joinerUID = uid ?? socket.id;
+        return this.#core.launch(socket.id, name!, joinerUID, message).then(() => ({ joinerUID }));
+      }
+      case 'answer': {
+        const [name, uid, message] = this.#relayArgs(args, parsed, 'answer(name, joinerUID, message) or answer(joinerUID, message)', false);
+        return this.#core.answer(socket.id, name, uid!, message).then(() => ({}));
+      }
+    }
+  }
+
+  /**
+   * The 3-argument form (name, joinerUID, message) or the 2-argument one:
+   * (name, message) for launch, (joinerUID, message) for answer.
+   */
+  #relayArgs(args: unknown[], parsed: Parsed, usage: string, shortHasName: boolean): [ShareName | undefined, JoinerUID | undefined, unknown] {
+    let name: ShareName | undefined;
+    let uid: JoinerUID | undefined;
+    let message: unknown;
+    if (args.length === 3) {
+      name = parse(nameSchema, args[0], usage, 'name');
+      parsed.name = name;
+      uid = parse(uidSchema, args[1], usage, 'joinerUID');
+      message = args[2];
+    } else if (args.length === 2) {
+      if (shortHasName) name = parse(nameSchema, args[0], usage, 'name');
+      else uid = parse(uidSchema, args[0], usage, 'joinerUID');
+      message = args[1];
+    } else {
+      throw new SignalingError('bad-request', `expected ${usage}, got ${args.length} argument(s)`);
+    }
+    parsed.name = name;
+    parsed.uid = uid;
+    if (message === undefined) throw new SignalingError('bad-request', `expected ${usage}: message is missing`);
+    if (!fitsIn(message, this.#maxMessageSize)) {
+      throw new SignalingError('too-large', `message exceeds the maximum of ${this.#maxMessageSize} bytes`);
+    }
+    return [name, uid, message];
+  }
+
+  #fail(socket: Socket, event: ClientEventName, ack: Ack | undefined, error: unknown, parsed: Parsed): void {
+    let failure: SignalingError;
+    if (error instanceof SignalingError) {
+      failure = error;
+    } else {
+      // Log the error, never the arguments: they may carry SDP.
+      this.#logger.error({ err: error, event, socket: socket.id }, 'request failed');
+      failure = new SignalingError('internal');
+    }
+    this.#metrics.recordError(failure.code);
+    const body: SignalingErrorBody = { code: failure.code, message: failure.message, event };
+    if (parsed.name !== undefined) body.name = parsed.name;
+    if (parsed.uid !== undefined) body.joinerUID = parsed.uid;
+    socket.emit('signalingError', body);
+    ack?.({ ok: false, error: { code: failure.code, message: failure.message } });
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, usage: string, what?: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = what ?? (issue?.path.length ? `argument ${String(issue.path[0])}` : 'arguments');
+  throw new SignalingError('bad-request', `expected ${usage}: ${where}: ${issue?.message ?? 'invalid'}`);
+}

@@ -1,0 +1,4 @@
+import { relaySuite } from './protocol/relay-suite.js';
+import { memoryTopology } from './support/topology.js';
+
+relaySuite('memory', memoryTopology);
