@@ -1,4 +1,12 @@
+import { errorsSuite } from './protocol/errors-suite.js';
+import { eventsSuite } from './protocol/events-suite.js';
+import { lifecycleSuite } from './protocol/lifecycle-suite.js';
 import { relaySuite } from './protocol/relay-suite.js';
+import { routingSuite } from './protocol/routing-suite.js';
 import { memoryTopology } from './support/topology.js';
 
 relaySuite('memory', memoryTopology);
+eventsSuite('memory', memoryTopology);
+routingSuite('memory', memoryTopology);
+lifecycleSuite('memory', memoryTopology);
+errorsSuite('memory', memoryTopology);

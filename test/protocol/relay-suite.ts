@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Topology, TopologyFactory } from '../support/topology.js';
 import { connect, disconnectAll, request, waitFor } from '../support/util.js';
+import { send } from './probe.js';
 
 export function relaySuite(label: string, makeTopology: TopologyFactory): void {
   describe(`relay (${label})`, () => {
@@ -36,12 +37,12 @@ export function relaySuite(label: string, makeTopology: TopologyFactory): void {
       const joiner = await connect(topology.url('joiner'));
       await request(sharer, 'share', 'relay-2');
       const launched = waitFor<[string, unknown]>(sharer, 'launchResponse');
-      joiner.emit('launch', 'relay-2', 'offer');
+      send(joiner, 'launch', 'relay-2', 'offer');
       const [uid, message] = await launched;
       assert.equal(uid, joiner.id);
       assert.equal(message, 'offer');
       const answered = waitFor<[unknown]>(joiner, 'answerResponse');
-      sharer.emit('answer', uid, 'answer');
+      send(sharer, 'answer', uid, 'answer');
       assert.deepEqual(await answered, ['answer']);
     });
   });
