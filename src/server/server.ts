@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer } from 'socket.io';
@@ -44,6 +44,15 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.j
 
 /** Frames larger than this close the connection (engine.io's maxHttpBufferSize). */
 const frameLimit = (maxMessageSize: number): number => Math.max(1_000_000, 2 * maxMessageSize);
+
+function originGate(origins: readonly string[]): (req: IncomingMessage, done: (error: string | null | undefined, ok: boolean) => void) => void {
+  const allowed = new Set(origins);
+  return (req, done) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || allowed.has(origin)) done(null, true);
+    else done('origin not allowed', false);
+  };
+}
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
@@ -85,6 +94,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     allowEIO3: true,
     maxHttpBufferSize: frameLimit(config.maxMessageSize),
     serveClient: true,
+    // CORS headers only bind browsers' polling requests; browsers open
+    // websockets to any origin, so a restricted list is enforced here too.
+    // Requests without an Origin header come from non-browser clients.
+    ...(config.origins === true ? {} : { allowRequest: originGate(config.origins) }),
   });
   endpoint.attach(io.of('/'), core);
 
