@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Delivery } from './delivery.js';
 import type { Registry, RegistryCounts } from './registry.js';
+import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
 import type { DeliveryMessage, JoinerUID, ShareName, SignalMessage, SocketId } from './types.js';
 
@@ -40,6 +41,18 @@ export interface CoreLimits {
   maxSharesPerSocket: number;
   /** Routes one joiner socket may hold at once; the oldest is dropped past it. */
   maxRoutesPerSocket: number;
+  /**
+   * Joiners one share admits over its life when it asks for no `maxJoins`
+   * (and the most it may ask for).
+   * @default unlimited
+   */
+  maxJoinsPerShare?: number;
+  /**
+   * Launches of one socket waiting for the registry at once; more are
+   * refused with `rate-limited` instead of queueing without bound.
+   * @default unlimited
+   */
+  maxPendingPerSocket?: number;
 }
 
 export interface CoreOptions {
@@ -95,7 +108,10 @@ class LocalSocket {
   routing = 0;
   queue: Promise<unknown> = Promise.resolve();
   closed = false;
-  constructor(readonly id: SocketId) {}
+  constructor(
+    readonly id: SocketId,
+    readonly policy: SharePolicy | undefined,
+  ) {}
 }
 
 // Length-prefixed, so no choice of name and uid can collide with another.
@@ -129,8 +145,9 @@ export class SignalingCore {
     return this.#limits;
   }
 
-  attach(socket: SocketId): void {
-    this.#sockets.set(socket, new LocalSocket(socket));
+  /** Starts serving a socket; `policy` limits what it may share (anything when absent). */
+  attach(socket: SocketId, policy?: SharePolicy): void {
+    this.#sockets.set(socket, new LocalSocket(socket, policy));
   }
 
   /** Forgets a disconnected socket: its shares end, its peers are told. */
@@ -156,18 +173,29 @@ export class SignalingCore {
 
   async share(socketId: SocketId, requested: ShareName | undefined, request: ShareRequest): Promise<ShareGrant> {
     const socket = this.#socket(socketId);
-    const name = requested ?? mintShareName();
+    const policy = socket.policy;
+    if (policy) {
+      const refusal = shareRefusal(policy, requested, this.#clock.now());
+      if (refusal !== undefined) throw new SignalingError('unauthorized', refusal);
+    }
+    const name = requested ?? (policy?.allowed ? (policy.namePrefix ?? '') : '') + mintShareName();
     const previous = socket.shares.get(name);
     if (!previous && socket.shares.size >= this.#limits.maxSharesPerSocket) {
       throw new SignalingError('bad-request', `a socket may share at most ${this.#limits.maxSharesPerSocket} names`);
     }
-    const ttl = Math.min(request.ttl ?? this.#limits.defaultTtl, this.#limits.maxTtl);
+    const ttl = Math.min(
+      request.ttl ?? this.#limits.defaultTtl,
+      this.#limits.maxTtl,
+      (policy?.allowed && policy.maxTtl) || Infinity,
+    );
+    const joinCap = this.#limits.maxJoinsPerShare;
+    const maxJoins = joinCap === undefined ? request.maxJoins : Math.min(request.maxJoins ?? joinCap, joinCap);
     const expiresAt = Math.round(this.#clock.now() + ttl);
     previous?.timer.cancel();
     const share: LocalShare = { expiresAt, timer: this.#clock.schedule(ttl, () => this.#expire(socket, name, share)) };
     // Local state first, so an unshare sent right after this share sees it.
     socket.shares.set(name, share);
-    await this.#registry.addShare(name, socketId, { expiresAt, maxJoins: request.maxJoins });
+    await this.#registry.addShare(name, socketId, { expiresAt, maxJoins });
     return { name, expiresAt, ttl };
   }
 
@@ -191,6 +219,10 @@ export class SignalingCore {
         this.#sendLaunch(socketId, route, message);
         return done;
       }
+    }
+    const pendingCap = this.#limits.maxPendingPerSocket;
+    if (pendingCap !== undefined && socket.routing >= pendingCap) {
+      return Promise.reject(new SignalingError('rate-limited', `at most ${pendingCap} launches may wait for routing at once`));
     }
     socket.routing++;
     const run = async (): Promise<void> => {

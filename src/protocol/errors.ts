@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   'share-full': 'Every sharer of this name has admitted its maxJoins joiners.',
   'sharer-gone': 'The sharer this joiner was routed to has disconnected.',
   'rate-limited': 'Too many events in too short a time; slow down.',
+  unauthorized: 'Sharing needs a valid share token that allows this name.',
   internal: 'The server failed to handle the request; it is safe to retry.',
 } as const satisfies Record<string, string>;
 

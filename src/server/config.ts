@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseTrustedProxies } from './client-address.js';
+import { ShareAuth, type ShareAuthOptions } from './share-auth.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -65,6 +67,78 @@ const SETTINGS = {
     help: 'Events one socket may send in a burst above the sustained rate',
     schema: int(1),
   },
+  addressEventRate: {
+    env: 'ADDRESS_EVENT_RATE',
+    flag: 'address-event-rate',
+    default: '5000',
+    help: 'Events per second all sockets of one client address may send, over 10 s windows (cluster-wide)',
+    schema: int(1),
+  },
+  addressConnectRate: {
+    env: 'ADDRESS_CONNECT_RATE',
+    flag: 'address-connect-rate',
+    default: '50',
+    help: 'New connections per second one client address may open, over 10 s windows (cluster-wide)',
+    schema: int(1),
+  },
+  maxConnections: {
+    env: 'MAX_CONNECTIONS',
+    flag: 'max-connections',
+    default: '50000',
+    help: 'Open connections on this node',
+    schema: int(1),
+  },
+  maxConnectionsPerAddress: {
+    env: 'MAX_CONNECTIONS_PER_ADDRESS',
+    flag: 'max-connections-per-address',
+    default: '1000',
+    help: 'Open connections from one client address (IPv6: one /64) on this node',
+    schema: int(1),
+  },
+  maxJoinsPerShare: {
+    env: 'MAX_JOINS_PER_SHARE',
+    flag: 'max-joins-per-share',
+    default: '10000',
+    help: 'Joiners one share admits over its life (and the most maxJoins may ask)',
+    schema: int(1),
+  },
+  maxPendingPerSocket: {
+    env: 'MAX_PENDING_PER_SOCKET',
+    flag: 'max-pending-per-socket',
+    default: '256',
+    help: 'Launches of one socket waiting to be routed at once',
+    schema: int(1),
+  },
+  maxBufferedBytes: {
+    env: 'MAX_BUFFERED_BYTES',
+    flag: 'max-buffered-bytes',
+    default: '4194304',
+    help: 'Bytes held for a client that does not read before it is disconnected',
+    schema: int(1024),
+  },
+  trustedProxies: {
+    env: 'TRUSTED_PROXIES',
+    flag: 'trusted-proxies',
+    default: '',
+    help: 'Proxies whose X-Forwarded-For is believed: addresses, CIDR ranges or loopback, comma-separated',
+    schema: z.string(),
+  },
+  authJwtSecret: {
+    env: 'AUTH_JWT_SECRET',
+    flag: 'auth-jwt-secret',
+    default: '',
+    help: 'HMAC secret (32+ characters): only clients with a token signed by it may share',
+    schema: optionalText,
+  },
+  authJwtPublicKey: {
+    env: 'AUTH_JWT_PUBLIC_KEY',
+    flag: 'auth-jwt-public-key',
+    default: '',
+    help: 'PEM public key (file path or PEM text): only clients with a token signed by its private key may share',
+    schema: optionalText,
+  },
+  authJwtIssuer: { env: 'AUTH_JWT_ISSUER', flag: 'auth-jwt-issuer', default: '', help: 'Required iss claim of share tokens', schema: optionalText },
+  authJwtAudience: { env: 'AUTH_JWT_AUDIENCE', flag: 'auth-jwt-audience', default: '', help: 'Required aud claim of share tokens', schema: optionalText },
   corsOrigins: {
     env: 'CORS_ORIGINS',
     flag: 'cors-origins',
@@ -99,6 +173,8 @@ export type Config = {
   readonly origins: true | readonly string[];
   /** Certificate and key contents when TLS is on. */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** Share authorization, with the public key's PEM text, when configured. */
+  readonly shareAuth: Readonly<ShareAuthOptions> | undefined;
 };
 
 export class ConfigError extends Error {
@@ -142,19 +218,58 @@ export function loadConfig(
   }
   if (problems.length === 0) crossCheck(values, problems);
   const tls = problems.length === 0 ? readTls(values, problems) : undefined;
+  const shareAuth = problems.length === 0 ? readShareAuth(values, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
   const corsOrigins = values['corsOrigins'] as string;
   const origins = corsOrigins.trim() === '*' ? true : corsOrigins.split(',').map((o) => o.trim()).filter(Boolean);
-  return Object.freeze({ ...values, origins, tls }) as Config;
+  return Object.freeze({ ...values, origins, tls, shareAuth }) as Config;
 }
 
 function crossCheck(values: Record<string, unknown>, problems: string[]): void {
   if ((values['defaultTtl'] as number) > (values['maxTtl'] as number)) {
     problems.push('SHARE_TTL_DEFAULT / --share-ttl-default: must not exceed SHARE_TTL_MAX / --share-ttl-max');
   }
+  try {
+    parseTrustedProxies(values['trustedProxies'] as string);
+  } catch (error) {
+    problems.push(`TRUSTED_PROXIES / --trusted-proxies: ${(error as Error).message}`);
+  }
   if (Boolean(values['tlsCert']) !== Boolean(values['tlsKey'])) {
     problems.push('TLS_CERT / --tls-cert and TLS_KEY / --tls-key: set both or neither');
   }
+}
+
+function readShareAuth(values: Record<string, unknown>, problems: string[]): Config['shareAuth'] {
+  const secret = values['authJwtSecret'] as string | undefined;
+  const keySetting = values['authJwtPublicKey'] as string | undefined;
+  if (!secret && !keySetting) return undefined;
+  const named = (key: SettingKey): string => `${SETTINGS[key].env} / --${SETTINGS[key].flag}`;
+  if (secret && keySetting) {
+    problems.push(`${named('authJwtSecret')} and ${named('authJwtPublicKey')}: set one, not both`);
+    return undefined;
+  }
+  let publicKey: string | undefined;
+  if (keySetting) {
+    try {
+      publicKey = keySetting.includes('-----BEGIN') ? keySetting : readFileSync(keySetting, 'utf8');
+    } catch (error) {
+      problems.push(`${named('authJwtPublicKey')}: cannot read ${keySetting}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      return undefined;
+    }
+  }
+  const options: ShareAuthOptions = {
+    secret,
+    publicKey,
+    issuer: values['authJwtIssuer'] as string | undefined,
+    audience: values['authJwtAudience'] as string | undefined,
+  };
+  try {
+    new ShareAuth(options);
+  } catch (error) {
+    problems.push(`${named(secret ? 'authJwtSecret' : 'authJwtPublicKey')}: ${(error as Error).message}`);
+    return undefined;
+  }
+  return Object.freeze(options);
 }
 
 function readTls(values: Record<string, unknown>, problems: string[]): Config['tls'] {

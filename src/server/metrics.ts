@@ -12,6 +12,7 @@ export class ServerMetrics {
   readonly relayed: Counter<'kind'>;
   readonly errors: Counter<'code'>;
   readonly latency: Histogram<'kind'>;
+  readonly slowConsumers: Counter;
 
   constructor(stats: () => CoreStats) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sigserve_' });
@@ -56,6 +57,11 @@ export class ServerMetrics {
       help: 'Time from receiving a launch or answer to emitting it to its recipient',
       labelNames: ['kind'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.slowConsumers = new Counter({
+      name: 'sigserve_slow_consumers_total',
+      help: 'Sockets disconnected because they left more than MAX_BUFFERED_BYTES unread',
       registers: [this.registry],
     });
     for (const kind of ['launch', 'answer']) {

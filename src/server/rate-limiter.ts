@@ -42,6 +42,11 @@ export class RateLimiter {
       bucket.refused = 0;
       return 'allow';
     }
+    return this.refuse(bucket);
+  }
+
+  /** Counts an event refused by another limit (its address's budget) toward flooding. */
+  refuse(bucket: Bucket): Verdict {
     bucket.refused++;
     return bucket.refused > this.#burst ? 'flood' : 'refuse';
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer } from 'socket.io';
@@ -20,11 +20,21 @@ import { httpRoutes } from './http-routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { SocketEndpoint } from './socket-endpoint.js';
+import { Admission } from './admission.js';
+import { parseTrustedProxies } from './client-address.js';
+import { budgetFactory, type LimiterBackend } from './limiter-store.js';
+import { ShareAuth } from './share-auth.js';
 
 export interface ServerOptions {
   config: Config;
   logger?: Logger;
   clock?: Clock;
+  /**
+   * Where per-address rate limits count. Cluster mode passes its Redis
+   * client here so the limits hold across nodes.
+   * @default { kind: 'memory' }
+   */
+  limiterBackend?: LimiterBackend;
 }
 
 export interface RunningServer {
@@ -45,15 +55,6 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.j
 /** Frames larger than this close the connection (engine.io's maxHttpBufferSize). */
 const frameLimit = (maxMessageSize: number): number => Math.max(1_000_000, 2 * maxMessageSize);
 
-function originGate(origins: readonly string[]): (req: IncomingMessage, done: (error: string | null | undefined, ok: boolean) => void) => void {
-  const allowed = new Set(origins);
-  return (req, done) => {
-    const origin = req.headers.origin;
-    if (origin === undefined || allowed.has(origin)) done(null, true);
-    else done('origin not allowed', false);
-  };
-}
-
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -63,11 +64,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The metrics read the core's counts lazily, when scraped.
   let core: SignalingCore | undefined;
   const metrics = new ServerMetrics(() => core!.localStats());
+  const admission = new Admission({
+    origins: config.origins,
+    trustedProxies: parseTrustedProxies(config.trustedProxies),
+    maxConnections: config.maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    connectRate: config.addressConnectRate,
+    eventRate: config.addressEventRate,
+    // TODO(cluster): in cluster mode pass { kind: 'redis', client } (the cluster's ioredis client) as limiterBackend.
+    budgets: budgetFactory(options.limiterBackend ?? { kind: 'memory' }),
+    metrics: metrics.registry,
+  });
   const endpoint = new SocketEndpoint({
     metrics,
     logger,
     maxMessageSize: config.maxMessageSize,
     rate: { rate: config.rateLimit, burst: config.rateBurst },
+    admission,
+    shareAuth: config.shareAuth ? new ShareAuth(config.shareAuth) : undefined,
+    maxBufferedBytes: config.maxBufferedBytes,
   });
   core = new SignalingCore({
     registry,
@@ -79,6 +94,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxTtl: config.maxTtl,
       maxSharesPerSocket: config.maxSharesPerSocket,
       maxRoutesPerSocket: config.maxRoutesPerSocket,
+      maxJoinsPerShare: config.maxJoinsPerShare,
+      maxPendingPerSocket: config.maxPendingPerSocket,
     },
     observer: {
       relayed: (kind, ms) => metrics.recordRelay(kind, ms),
@@ -95,10 +112,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxHttpBufferSize: frameLimit(config.maxMessageSize),
     serveClient: true,
     // CORS headers only bind browsers' polling requests; browsers open
-    // websockets to any origin, so a restricted list is enforced here too.
-    // Requests without an Origin header come from non-browser clients.
-    ...(config.origins === true ? {} : { allowRequest: originGate(config.origins) }),
+    // websockets to any origin, so Admission enforces a restricted origin
+    // list on every handshake too, with the connection limits.
+    allowRequest: admission.allowRequest,
   });
+  admission.watch(io.engine);
   endpoint.attach(io.of('/'), core);
 
   await new Promise<void>((resolve, reject) => {
@@ -125,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const cut = setTimeout(() => httpServer.closeAllConnections(), 250);
       await closed;
       clearTimeout(cut);
+      admission.close();
       await core.detachAll();
       await Promise.all([registry.close(), delivery.close()]);
       logger.info('stopped');

@@ -15,6 +15,10 @@ import type { Logger } from './logger.js';
 import { fitsIn } from './message-size.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter, type Bucket } from './rate-limiter.js';
+import type { SharePolicy } from '../core/share-policy.js';
+import type { Admission, AddressState } from './admission.js';
+import { handshakeToken, type ShareAuth } from './share-auth.js';
+import { bufferedBytes } from './slow-consumer.js';
 
 type Ack = (result: unknown) => void;
 
@@ -38,10 +42,22 @@ export interface EndpointOptions {
   logger: Logger;
   maxMessageSize: number;
   rate: { rate: number; burst: number };
+  /** Per-address limits (src/server/admission.ts); none when absent. */
+  admission?: Admission | undefined;
+  /** Share authorization (src/server/share-auth.ts); anyone may share when absent. */
+  shareAuth?: ShareAuth | undefined;
+  /**
+   * Bytes held for a client that does not read its socket before it is
+   * disconnected (see src/server/slow-consumer.ts).
+   * @default unlimited
+   */
+  maxBufferedBytes?: number | undefined;
 }
 
 interface SocketData {
   bucket: Bucket;
+  address: AddressState | undefined;
+  policy: SharePolicy | undefined;
 }
 
 /** Parsed request: what the core needs, and what error context to echo. */
@@ -58,6 +74,9 @@ export class SocketEndpoint {
   readonly #logger: Logger;
   readonly #maxMessageSize: number;
   readonly #limiter: RateLimiter;
+  readonly #admission: Admission | undefined;
+  readonly #shareAuth: ShareAuth | undefined;
+  readonly #maxBufferedBytes: number;
   #namespace: Namespace | undefined;
 
   constructor(options: EndpointOptions) {
@@ -65,17 +84,20 @@ export class SocketEndpoint {
     this.#logger = options.logger;
     this.#maxMessageSize = options.maxMessageSize;
     this.#limiter = new RateLimiter(options.rate);
+    this.#admission = options.admission;
+    this.#shareAuth = options.shareAuth;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? Infinity;
   }
 
   /** The sink the core emits through: looks sockets up by id on demand. */
   readonly sink: SocketSink = {
-    launchResponse: (id, uid, message) => this.#find(id)?.emit('launchResponse', uid, message),
-    answerResponse: (id, message) => this.#find(id)?.emit('answerResponse', message),
-    shareExpired: (id, name) => this.#find(id)?.emit('shareExpired', name),
+    launchResponse: (id, uid, message) => this.#writable(id)?.emit('launchResponse', uid, message),
+    answerResponse: (id, message) => this.#writable(id)?.emit('answerResponse', message),
+    shareExpired: (id, name) => this.#writable(id)?.emit('shareExpired', name),
     sharerGone: (id, name, uid) => {
       this.#metrics.recordError('sharer-gone');
       const body: SignalingErrorBody = { code: 'sharer-gone', message: sharerGoneMessage, event: 'launch', name, joinerUID: uid };
-      this.#find(id)?.emit('signalingError', body);
+      this.#writable(id)?.emit('signalingError', body);
     },
   };
 
@@ -104,9 +126,22 @@ export class SocketEndpoint {
       endpoint.#logger.debug({ socket: this.id, reason }, 'disconnected');
       endpoint.#core.detach(this.id).catch((error: unknown) => endpoint.#logger.error({ err: error }, 'cleanup after disconnect failed'));
     }
+    const shareAuth = this.#shareAuth;
+    if (shareAuth) {
+      // Verified once, before 'connection', so every share of the socket
+      // meets a settled policy and keeps its order with what follows it.
+      namespace.use((socket, next) => {
+        shareAuth.policy(handshakeToken(socket.handshake)).then((policy) => {
+          (socket.data as SocketData).policy = policy;
+          next();
+        }, next);
+      });
+    }
     namespace.on('connection', (socket: Socket) => {
-      (socket.data as SocketData).bucket = this.#limiter.bucket(performance.now());
-      this.#core.attach(socket.id);
+      const data = socket.data as SocketData;
+      data.bucket = this.#limiter.bucket(performance.now());
+      data.address = this.#admission?.stateOf(socket.conn);
+      this.#core.attach(socket.id, data.policy);
       for (const event of Object.keys(listeners) as ClientEventName[]) socket.on(event, listeners[event]);
       socket.on('disconnect', onDisconnect);
       this.#logger.debug({ socket: socket.id }, 'connected');
@@ -117,9 +152,25 @@ export class SocketEndpoint {
     return this.#namespace?.sockets.get(id);
   }
 
+  /** The socket, unless it holds too much unread: then it is disconnected instead. */
+  #writable(id: SocketId): Socket | undefined {
+    const socket = this.#find(id);
+    return socket && this.#keepsUp(socket) ? socket : undefined;
+  }
+
+  #keepsUp(socket: Socket): boolean {
+    if (this.#maxBufferedBytes === Infinity || bufferedBytes(socket.conn) <= this.#maxBufferedBytes) return true;
+    this.#metrics.slowConsumers.inc();
+    this.#logger.warn({ socket: socket.id }, 'disconnecting a socket that does not read what it is sent');
+    socket.disconnect(true);
+    return false;
+  }
+
   #handle(socket: Socket, event: ClientEventName, args: unknown[]): void {
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
-    const verdict = this.#limiter.take((socket.data as SocketData).bucket, performance.now());
+    const data = socket.data as SocketData;
+    let verdict = this.#limiter.take(data.bucket, performance.now());
+    if (verdict === 'allow' && data.address && !this.#admission!.takeEvent(data.address)) verdict = this.#limiter.refuse(data.bucket);
     if (verdict !== 'allow') {
       if (verdict === 'flood') {
         this.#logger.warn({ socket: socket.id, event }, 'disconnecting a socket that keeps flooding');
@@ -210,7 +261,7 @@ export class SocketEndpoint {
     const body: SignalingErrorBody = { code: failure.code, message: failure.message, event };
     if (parsed.name !== undefined) body.name = parsed.name;
     if (parsed.uid !== undefined) body.joinerUID = parsed.uid;
-    socket.emit('signalingError', body);
+    if (this.#keepsUp(socket)) socket.emit('signalingError', body);
     ack?.({ ok: false, error: { code: failure.code, message: failure.message } });
   }
 }

@@ -1,0 +1,185 @@
+/**
+ * Who may connect, and how much each client address may do: checked in
+ * engine.io's `allowRequest`, before a connection costs anything, for
+ * long-polling handshakes and websocket upgrades alike.
+ *
+ * - Origin: a browser request whose Origin is not allowed is refused
+ *   (socket.io's `cors` option only sets headers, and websockets ignore
+ *   CORS). Requests without an Origin (non-browser clients) pass.
+ * - Connections in total and per client address on this node.
+ * - New connections per client address per second, and events per client
+ *   address per second, counted on a Budget: cluster-wide on Redis.
+ *
+ * The per-event check stays cheap: it counts locally and spends the count
+ * on the budget in batches; an address found over budget is refused locally
+ * until its window ends.
+ * @module
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import { Counter, type Registry as MetricsRegistry } from 'prom-client';
+import { addressKey, clientAddress } from './client-address.js';
+import type { BudgetFactory, Budget } from './limiter-store.js';
+
+export interface AdmissionOptions {
+  /** Allowed browser origins; `true` allows any. */
+  origins: true | readonly string[];
+  /** Peers whose X-Forwarded-For is believed; none when undefined. */
+  trustedProxies: BlockList | undefined;
+  /** Open connections on this node. */
+  maxConnections: number;
+  /** Open connections from one client address on this node. */
+  maxConnectionsPerAddress: number;
+  /** New connections per second one address may open, averaged over `window`. */
+  connectRate: number;
+  /** Events per second all sockets of one address may send, averaged over `window`. */
+  eventRate: number;
+  /**
+   * Window of the per-address rates, in seconds.
+   * @default 10
+   */
+  windowSeconds?: number;
+  budgets: BudgetFactory;
+  metrics: MetricsRegistry;
+}
+
+/** What this node knows about one client address (an IPv4 address or an IPv6 /64). */
+export interface AddressState {
+  readonly key: string;
+  /** Open connections from it on this node. */
+  connections: number;
+  /** Events counted locally since the last spend on the budget. */
+  pending: number;
+  /** performance.now() before which its events are refused; 0 when not blocked. */
+  blockedUntil: number;
+}
+
+export type RefusalReason = 'origin' | 'capacity' | 'address-capacity' | 'rate-limited';
+
+/** The engine.io socket as far as admission needs it. */
+interface EngineSocketLike {
+  request: IncomingMessage;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+interface EngineLike {
+  clientsCount: number;
+  on(event: 'connection', listener: (socket: EngineSocketLike) => void): unknown;
+}
+
+const FLUSH_INTERVAL_MS = 250;
+
+export class Admission {
+  readonly #options: AdmissionOptions;
+  readonly #states = new Map<string, AddressState>();
+  readonly #byRequest = new WeakMap<IncomingMessage, string>();
+  readonly #byConnection = new WeakMap<object, AddressState>();
+  /** Addresses with events not yet spent. */
+  readonly #dirty = new Set<AddressState>();
+  readonly #connectBudget: Budget;
+  readonly #eventBudget: Budget;
+  readonly #batch: number;
+  readonly #refused: Counter<'reason'>;
+  readonly #timer: NodeJS.Timeout;
+  #engine: EngineLike | undefined;
+
+  constructor(options: AdmissionOptions) {
+    this.#options = options;
+    const window = options.windowSeconds ?? 10;
+    this.#connectBudget = options.budgets({ keyPrefix: 'connect', points: options.connectRate * window, durationSeconds: window });
+    this.#eventBudget = options.budgets({ keyPrefix: 'event', points: options.eventRate * window, durationSeconds: window });
+    // A 20th of the window's budget: an address overshoots by at most that
+    // (plus what arrives during one flush interval) before it is stopped.
+    this.#batch = Math.max(1, Math.floor((options.eventRate * window) / 20));
+    this.#refused = new Counter({
+      name: 'sigserve_refused_connections_total',
+      help: 'Connection attempts refused before the handshake, by reason',
+      labelNames: ['reason'],
+      registers: [options.metrics],
+    });
+    for (const reason of ['origin', 'capacity', 'address-capacity', 'rate-limited'] satisfies RefusalReason[]) this.#refused.inc({ reason }, 0);
+    this.#timer = setInterval(() => this.#flushAll(), FLUSH_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** engine.io's `allowRequest` hook: runs for every handshake (polling or websocket). */
+  readonly allowRequest = (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void): void => {
+    const refuse = (reason: RefusalReason): void => {
+      this.#refused.inc({ reason });
+      callback(reason, false);
+    };
+    const origin = req.headers.origin;
+    const { origins } = this.#options;
+    if (origin !== undefined && origins !== true && !origins.includes(origin)) return refuse('origin');
+    if ((this.#engine?.clientsCount ?? 0) >= this.#options.maxConnections) return refuse('capacity');
+    const key = addressKey(clientAddress(req, this.#options.trustedProxies));
+    if ((this.#states.get(key)?.connections ?? 0) >= this.#options.maxConnectionsPerAddress) return refuse('address-capacity');
+    this.#connectBudget.spend(key, 1).then((blockedMs) => {
+      if (blockedMs > 0) return refuse('rate-limited');
+      this.#byRequest.set(req, key);
+      callback(null, true);
+    }, () => callback(null, true));
+  };
+
+  /** Counts the connections of an engine.io server that uses `allowRequest`. */
+  watch(engine: EngineLike): void {
+    this.#engine = engine;
+    engine.on('connection', (conn) => {
+      const key = this.#byRequest.get(conn.request) ?? addressKey(clientAddress(conn.request, this.#options.trustedProxies));
+      let state = this.#states.get(key);
+      if (!state) this.#states.set(key, (state = { key, connections: 0, pending: 0, blockedUntil: 0 }));
+      state.connections++;
+      this.#byConnection.set(conn, state);
+      const counted = state;
+      conn.once('close', () => {
+        counted.connections--;
+        this.#forgetIfIdle(counted);
+      });
+    });
+  }
+
+  /** The address state of an engine.io connection `watch` saw. */
+  stateOf(conn: object): AddressState | undefined {
+    return this.#byConnection.get(conn);
+  }
+
+  /** Counts one event of `state`; false when its address is over budget. */
+  takeEvent(state: AddressState): boolean {
+    if (state.blockedUntil !== 0) {
+      if (performance.now() < state.blockedUntil) return false;
+      state.blockedUntil = 0;
+    }
+    if (state.pending++ === 0) this.#dirty.add(state);
+    if (state.pending >= this.#batch) this.#flush(state);
+    return true;
+  }
+
+  /** Addresses with open connections on this node (for tests and health). */
+  get addresses(): number {
+    return this.#states.size;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #flushAll(): void {
+    for (const state of this.#dirty) this.#flush(state);
+  }
+
+  #flush(state: AddressState): void {
+    const points = state.pending;
+    state.pending = 0;
+    this.#dirty.delete(state);
+    this.#eventBudget.spend(state.key, points).then((blockedMs) => {
+      if (blockedMs > 0) state.blockedUntil = performance.now() + blockedMs;
+    });
+  }
+
+  #forgetIfIdle(state: AddressState): void {
+    if (state.connections > 0 || this.#states.get(state.key) !== state) return;
+    // Spend what is left now: the budget remembers it, this node need not.
+    if (state.pending > 0) this.#flush(state);
+    this.#states.delete(state.key);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Where the per-address budgets count: in this process without REDIS_URL,
+ * in Redis (rate-limiter-flexible's store, one counter per key for the
+ * whole cluster) when the cluster's Redis client is handed in. Everything
+ * above this file is the same in both modes.
+ *
+ * A budget never holds up or refuses a client because its store is slow or
+ * down: after `timeoutMs` (or on any store error) it counts in memory on
+ * this node instead, which still bounds a flood, node by node.
+ * @module
+ */
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/** Where counters live. */
+export type LimiterBackend =
+  | { kind: 'memory' }
+  | {
+      kind: 'redis';
+      /** An ioredis client, or a node-redis v4+ client with `redisPackage: true`. */
+      client: unknown;
+      redisPackage?: boolean;
+      /**
+       * Longest wait for Redis before counting in memory instead, ms.
+       * @default 500
+       */
+      timeoutMs?: number;
+    };
+
+export interface BudgetOptions {
+  /** Namespace of the keys, e.g. `conn` or `event`. */
+  keyPrefix: string;
+  /** Points a key may spend per window. */
+  points: number;
+  /** Window length in seconds. */
+  durationSeconds: number;
+}
+
+export interface Budget {
+  /**
+   * Spends `points` under `key`. Resolves with 0 while within budget,
+   * otherwise with the ms until the window resets. Never rejects.
+   */
+  spend(key: string, points: number): Promise<number>;
+}
+
+/** Builds budgets on one backend. The composition root makes one per server. */
+export type BudgetFactory = (options: BudgetOptions) => Budget;
+
+export function budgetFactory(backend: LimiterBackend): BudgetFactory {
+  return (options) => {
+    const base = { keyPrefix: `sigserve:limit:${options.keyPrefix}`, points: options.points, duration: options.durationSeconds };
+    const memory = new RateLimiterMemory(base);
+    let limiter: RateLimiterAbstract | RLWrapperTimeouts = memory;
+    if (backend.kind === 'redis') {
+      const redis = new RateLimiterRedis({
+        ...base,
+        storeClient: backend.client,
+        useRedisPackage: backend.redisPackage ?? false,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: memory,
+        // A key already over budget is refused here without asking Redis
+        // again until its window ends: a flood costs Redis nothing.
+        inMemoryBlockOnConsumed: options.points,
+      });
+      limiter = new RLWrapperTimeouts({ limiter: redis, timeoutMs: backend.timeoutMs ?? 500, insuranceLimiter: memory });
+    }
+    return {
+      async spend(key, points) {
+        try {
+          await limiter.consume(key, points);
+          return 0;
+        } catch (outcome) {
+          if (outcome instanceof RateLimiterRes) return Math.max(1, outcome.msBeforeNext);
+          // The store and the insurance both failed: let the client through.
+          return 0;
+        }
+      },
+    };
+  };
+}
