@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { errorCodes, type AckFailure, type ErrorCode, type ShareGranted, type SignalingErrorBody } from '../../src/protocol/index.js';
 import type { Topology, TopologyFactory } from '../support/topology.js';
 import { collect, connect, disconnectAll, request, sleep, waitFor, type TestSocket } from '../support/util.js';
-import { expectFailure as expectFailureOf, handshake, send } from './probe.js';
+import { expectFailure as expectFailureOf, handshake, send, total } from './probe.js';
 
 export function errorsSuite(label: string, makeTopology: TopologyFactory): void {
   // Which codes the tests below provoked; the last test checks none is missing.
@@ -220,6 +220,7 @@ export function errorsSuite(label: string, makeTopology: TopologyFactory): void 
       for (let i = 0; i < 300; i++) send(flooder, 'launch', 'rl-flooder', `u${i}`, 'spam');
       assert.equal((await dropped)[0], 'io server disconnect');
       assert.ok(signals.some(([b]) => b.code === 'rate-limited'));
+      assert.ok((await total(topology, 'sigserve_errors_total', { code: 'rate-limited' })) > 0);
       await others;
       // Its share went with it.
       const joiner = await connect(topology.url('joiner'));
