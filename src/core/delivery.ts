@@ -1,7 +1,7 @@
 /**
  * Delivery carries a DeliveryMessage to the core that holds the target
  * socket, on this node or another. Messages from one sender to one target
- * arrive in the order they were sent.
+ * arrive in the order they were sent. `send` never throws.
  * @module
  */
 import type { DeliveryMessage, SocketId } from './types.js';
@@ -11,6 +11,12 @@ export type DeliveryHandler = (target: SocketId, message: DeliveryMessage) => vo
 export interface Delivery {
   /** Sends without waiting; a message to a socket nobody holds is dropped. */
   send(target: SocketId, message: DeliveryMessage): void;
+  /**
+   * False when a message to `target` would certainly be lost right now (the
+   * link to its node is down), so a client request can fail instead. Absent
+   * means always true.
+   */
+  canSend?(target: SocketId): boolean;
   /** Registers the one receiver of messages addressed to this node's sockets. */
   onMessage(handler: DeliveryHandler): void;
   close(): Promise<void>;

@@ -32,3 +32,15 @@ export interface Registry {
   counts(): Promise<RegistryCounts>;
   close(): Promise<void>;
 }
+
+/**
+ * What one node's sockets hold, as the core knows it: enough to register it
+ * again after the shared registry lost it (a Redis restart, or a node that
+ * was taken for dead while it could not reach Redis).
+ */
+export interface RegistrySnapshot {
+  /** Shares of this node's sockets; `joins` is what the sharer saw admitted. */
+  shares: { name: ShareName; sharer: SocketId; terms: ShareTerms; joins: number }[];
+  /** Routes whose joiner is one of this node's sockets. */
+  routes: { name: ShareName; uid: JoinerUID; route: Route }[];
+}

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Delivery } from './delivery.js';
-import type { Registry, RegistryCounts } from './registry.js';
+import type { Registry, RegistryCounts, RegistrySnapshot } from './registry.js';
 import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
 import type { DeliveryMessage, JoinerUID, ShareName, SignalMessage, SocketId } from './types.js';
@@ -87,6 +87,9 @@ export interface CoreStats {
 interface LocalShare {
   expiresAt: number;
   timer: TimerHandle;
+  maxJoins: number | undefined;
+  /** Joiners whose first launch reached this sharer: what a restore re-registers. */
+  joins: number;
 }
 
 interface RouteEnd {
@@ -157,10 +160,15 @@ export class SignalingCore {
     socket.closed = true;
     this.#sockets.delete(socketId);
     const pending: Promise<void>[] = [];
+    const unshared: Promise<void>[] = [];
     for (const [name, share] of socket.shares) {
       share.timer.cancel();
-      pending.push(this.#registry.removeShare(name, socketId));
+      unshared.push(this.#registry.removeShare(name, socketId));
     }
+    // Joiners told sharer-gone launch again at once: the registry must no
+    // longer offer this sharer by then (in cluster mode the two travel apart).
+    await Promise.allSettled(unshared);
+    pending.push(...unshared);
     for (const route of socket.asSharer.values()) {
       this.#delivery.send(route.peer, { kind: 'sharer-gone', name: route.name, uid: route.uid, sharer: socketId });
     }
@@ -192,10 +200,22 @@ export class SignalingCore {
     const maxJoins = joinCap === undefined ? request.maxJoins : Math.min(request.maxJoins ?? joinCap, joinCap);
     const expiresAt = Math.round(this.#clock.now() + ttl);
     previous?.timer.cancel();
-    const share: LocalShare = { expiresAt, timer: this.#clock.schedule(ttl, () => this.#expire(socket, name, share)) };
+    const share: LocalShare = {
+      expiresAt,
+      timer: this.#clock.schedule(ttl, () => this.#expire(socket, name, share)),
+      maxJoins,
+      joins: previous?.joins ?? 0,
+    };
     // Local state first, so an unshare sent right after this share sees it.
     socket.shares.set(name, share);
-    await this.#registry.addShare(name, socketId, { expiresAt, maxJoins });
+    try {
+      await this.#registry.addShare(name, socketId, { expiresAt, maxJoins });
+    } catch (error) {
+      // The registry may be away (cluster mode): the client is told the share
+      // failed, so it must not live on here, nor in the registry if it got there.
+      if (socket.shares.get(name) === share) this.#rollbackShare(socket, name, share, previous);
+      throw error;
+    }
     return { name, expiresAt, ttl };
   }
 
@@ -216,7 +236,11 @@ export class SignalingCore {
     if (socket.routing === 0) {
       const route = socket.asJoiner.get(routeKey(name, uid));
       if (route) {
-        this.#sendLaunch(socketId, route, message);
+        try {
+          this.#sendLaunch(socketId, route, message);
+        } catch (error) {
+          return Promise.reject(error);
+        }
         return done;
       }
     }
@@ -242,6 +266,7 @@ export class SignalingCore {
     const socket = this.#socket(socketId);
     const route = this.#sharerRoute(socket, name, uid);
     if (route) {
+      this.#ensureReachable(route.peer);
       const sentAt = this.#clock.now();
       this.#delivery.send(route.peer, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
       return;
@@ -253,6 +278,39 @@ export class SignalingCore {
       if (await this.#registry.lookupRoute(n, uid)) throw new SignalingError('not-sharer');
     }
     throw new SignalingError('unknown-joiner');
+  }
+
+  /**
+   * Reports that every socket for which `isGone` holds has vanished without
+   * a word (in cluster mode: its node died). Joiners routed to such a sharer
+   * are told `sharer-gone`; routes of such joiners are forgotten.
+   */
+  peersGone(isGone: (socket: SocketId) => boolean): void {
+    for (const socket of this.#sockets.values()) {
+      for (const [key, route] of socket.asJoiner) {
+        if (!isGone(route.peer)) continue;
+        socket.asJoiner.delete(key);
+        this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
+        this.#sink.sharerGone(socket.id, route.name, route.uid);
+      }
+      for (const [key, route] of socket.asSharer) {
+        if (isGone(route.peer)) this.#forgetSharerRoute(socket, key, route.uid);
+      }
+    }
+  }
+
+  /** What this node's sockets hold, for a registry that lost it. */
+  snapshot(): RegistrySnapshot {
+    const snapshot: RegistrySnapshot = { shares: [], routes: [] };
+    for (const socket of this.#sockets.values()) {
+      for (const [name, share] of socket.shares) {
+        snapshot.shares.push({ name, sharer: socket.id, terms: { expiresAt: share.expiresAt, maxJoins: share.maxJoins }, joins: share.joins });
+      }
+      for (const route of socket.asJoiner.values()) {
+        snapshot.routes.push({ name: route.name, uid: route.uid, route: { joiner: socket.id, sharer: route.peer } });
+      }
+    }
+    return snapshot;
   }
 
   async stats(): Promise<CoreStats & { registry: RegistryCounts }> {
@@ -301,6 +359,7 @@ export class SignalingCore {
   }
 
   #sendLaunch(joiner: SocketId, route: RouteEnd, message: SignalMessage): void {
+    this.#ensureReachable(route.peer);
     const sentAt = this.#clock.now();
     this.#delivery.send(route.peer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
   }
@@ -343,6 +402,28 @@ export class SignalingCore {
     this.#sink.shareExpired(socket.id, name);
   }
 
+  #rollbackShare(socket: LocalSocket, name: ShareName, share: LocalShare, previous: LocalShare | undefined): void {
+    share.timer.cancel();
+    if (previous && previous.expiresAt > this.#clock.now()) {
+      // A failed renewal leaves the share as it was.
+      const restored: LocalShare = {
+        ...previous,
+        timer: this.#clock.schedule(previous.expiresAt - this.#clock.now(), () => this.#expire(socket, name, restored)),
+      };
+      socket.shares.set(name, restored);
+      return;
+    }
+    socket.shares.delete(name);
+    this.#background('removeShare', this.#registry.removeShare(name, socket.id));
+  }
+
+  /** A request whose message would be lost fails instead (cluster link down). */
+  #ensureReachable(peer: SocketId): void {
+    if (this.#delivery.canSend?.(peer) === false) {
+      throw new SignalingError('internal', 'The node of the peer cannot be reached right now (cluster link down); retry shortly.');
+    }
+  }
+
   #background(operation: string, work: Promise<unknown>): void {
     work.catch((error: unknown) => this.#observer?.backgroundFailed(operation, error));
   }
@@ -360,6 +441,8 @@ export class SignalingCore {
         const known = socket.asSharer.get(key);
         if (!known || known.peer !== message.joiner) {
           socket.asSharer.set(key, { name: message.name, uid: message.uid, peer: message.joiner });
+          const share = socket.shares.get(message.name);
+          if (share) share.joins++;
         }
         socket.latestByUid.set(message.uid, key);
         this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);

@@ -156,6 +156,41 @@ const SETTINGS = {
     help: 'Longest wait for a graceful shutdown, ms',
     schema: int(0),
   },
+  redisUrl: {
+    env: 'REDIS_URL',
+    flag: 'redis-url',
+    default: '',
+    help: 'Redis to run as a cluster node on (redis:// or rediss://); empty: one node in memory',
+    schema: optionalText.refine((v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v), 'must be a redis:// or rediss:// URL'),
+  },
+  redisPrefix: {
+    env: 'REDIS_PREFIX',
+    flag: 'redis-prefix',
+    default: 'sigserve:',
+    help: 'Prefix of every Redis key and channel of this cluster',
+    schema: z.string().min(1).max(200),
+  },
+  redisCommandTimeout: {
+    env: 'REDIS_COMMAND_TIMEOUT',
+    flag: 'redis-command-timeout',
+    default: '2000',
+    help: 'Longest wait for one Redis command before the request fails with internal, ms',
+    schema: int(10, 60_000),
+  },
+  heartbeatInterval: {
+    env: 'HEARTBEAT_INTERVAL',
+    flag: 'heartbeat-interval',
+    default: '2000',
+    help: 'Cluster mode: time between a node\'s heartbeats, ms',
+    schema: int(10, 60_000),
+  },
+  nodeTimeout: {
+    env: 'NODE_TIMEOUT',
+    flag: 'node-timeout',
+    default: '6000',
+    help: 'Cluster mode: a node silent this long is dead (its sharers get no joiners, its keys are removed), ms',
+    schema: int(50, 600_000),
+  },
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -236,6 +271,9 @@ function crossCheck(values: Record<string, unknown>, problems: string[]): void {
   }
   if (Boolean(values['tlsCert']) !== Boolean(values['tlsKey'])) {
     problems.push('TLS_CERT / --tls-cert and TLS_KEY / --tls-key: set both or neither');
+  }
+  if ((values['heartbeatInterval'] as number) * 2 > (values['nodeTimeout'] as number)) {
+    problems.push('HEARTBEAT_INTERVAL / --heartbeat-interval: must be at most half of NODE_TIMEOUT / --node-timeout');
   }
 }
 

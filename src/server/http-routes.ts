@@ -13,6 +13,11 @@ export interface HttpRoutesOptions {
   metrics: ServerMetrics;
   logger: Logger;
   version: string;
+  /**
+   * Cluster mode: the node's Redis state, shown by /healthz; /readyz answers
+   * 503 while `ready` is false. Absent in memory mode (always ready).
+   */
+  cluster?: () => { ready: boolean; [detail: string]: unknown };
   /** Extra routes (demo pages, cluster state), tried before the 404. */
   extra?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
@@ -34,21 +39,37 @@ export function httpRoutes(options: HttpRoutesOptions): (req: IncomingMessage, r
       reply(405, 'text/plain; charset=utf-8', 'method not allowed\n');
       return;
     }
-    switch (path) {
-      case '/healthz':
-      case '/readyz':
-        core.stats().then((stats) => {
+    const health = (): void => {
+      // Counts need the registry: while it is away, health still answers.
+      core
+        .stats()
+        .catch(() => ({ ...core.localStats(), registry: null }))
+        .then((stats) => {
           const body = {
-            status: 'ok',
+            status: options.cluster && !options.cluster().ready ? 'degraded' : 'ok',
+            mode: options.cluster ? 'cluster' : 'memory',
             version,
             uptimeSeconds: Math.round((Date.now() - started) / 1000),
             sockets: stats.sockets,
             shares: stats.shares,
             routes: stats.joinerRoutes,
             registry: stats.registry,
+            ...(options.cluster ? { cluster: options.cluster() } : {}),
           };
           reply(200, 'application/json', JSON.stringify(body));
         }, fail);
+    };
+    switch (path) {
+      case '/readyz':
+        if (options.cluster && !options.cluster().ready) {
+          // Answered without asking Redis, which is what is away.
+          reply(503, 'application/json', JSON.stringify({ status: 'unavailable', version, cluster: options.cluster() }));
+          return;
+        }
+        health();
+        return;
+      case '/healthz':
+        health();
         return;
       case '/metrics':
         metrics.registry.metrics().then((text) => reply(200, metrics.registry.contentType, text), fail);

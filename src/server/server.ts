@@ -24,6 +24,7 @@ import { Admission } from './admission.js';
 import { parseTrustedProxies } from './client-address.js';
 import { budgetFactory, type LimiterBackend } from './limiter-store.js';
 import { ShareAuth } from './share-auth.js';
+import type { ClusterMode } from './cluster-mode.js';
 
 export interface ServerOptions {
   config: Config;
@@ -58,11 +59,14 @@ const frameLimit = (maxMessageSize: number): number => Math.max(1_000_000, 2 * m
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const registry: Registry = new InMemoryRegistry();
-  const delivery: Delivery = new LocalDelivery();
-
   // The metrics read the core's counts lazily, when scraped.
   let core: SignalingCore | undefined;
+  // Cluster mode when REDIS_URL is set; the module (and ioredis) loads only then.
+  const cluster: ClusterMode | undefined = config.redisUrl
+    ? (await import('./cluster-mode.js')).createClusterMode(config, logger, () => core!)
+    : undefined;
+  const registry: Registry = cluster?.registry ?? new InMemoryRegistry();
+  const delivery: Delivery = cluster?.delivery ?? new LocalDelivery();
   const metrics = new ServerMetrics(() => core!.localStats());
   const admission = new Admission({
     origins: config.origins,
@@ -71,8 +75,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     connectRate: config.addressConnectRate,
     eventRate: config.addressEventRate,
-    // TODO(cluster): in cluster mode pass { kind: 'redis', client } (the cluster's ioredis client) as limiterBackend.
-    budgets: budgetFactory(options.limiterBackend ?? { kind: 'memory' }),
+    budgets: budgetFactory(options.limiterBackend ?? (cluster ? { kind: 'redis', client: cluster.redis } : { kind: 'memory' })),
     metrics: metrics.registry,
   });
   const endpoint = new SocketEndpoint({
@@ -83,6 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     shareAuth: config.shareAuth ? new ShareAuth(config.shareAuth) : undefined,
     maxBufferedBytes: config.maxBufferedBytes,
+    socketIdPrefix: cluster?.socketIdPrefix,
   });
   core = new SignalingCore({
     registry,
@@ -103,7 +107,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   });
 
-  const handler = httpRoutes({ core, metrics, logger, version: VERSION });
+  if (cluster) {
+    try {
+      await cluster.start();
+    } catch (error) {
+      admission.close();
+      throw error;
+    }
+  }
+  const handler = httpRoutes({ core, metrics, logger, version: VERSION, cluster: cluster && (() => ({ ...cluster.state() })) });
   const httpServer: HttpServer = config.tls ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key }, handler) : createHttpServer(handler);
   const io = new SocketIOServer(httpServer, {
     cors: { origin: config.origins === true ? '*' : [...config.origins] },
@@ -132,7 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = httpServer.address() as AddressInfo;
   const shownHost = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : '127.0.0.1';
   const url = `${config.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
-  logger.info({ url, port: address.port, mode: 'memory', version: VERSION }, 'listening');
+  logger.info({ url, port: address.port, mode: cluster ? 'cluster' : 'memory', node: cluster?.nodeId, version: VERSION }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -145,7 +157,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clearTimeout(cut);
       admission.close();
       await core.detachAll();
-      await Promise.all([registry.close(), delivery.close()]);
+      // Cluster mode: also removes what is left of this node in Redis at once.
+      await (cluster ? cluster.close() : Promise.all([registry.close(), delivery.close()]));
       logger.info('stopped');
     })());
 

@@ -52,6 +52,13 @@ export interface EndpointOptions {
    * @default unlimited
    */
   maxBufferedBytes?: number | undefined;
+  /**
+   * Put before socket.io ids to make the ids the core sees unique across a
+   * cluster and routable to this node (src/cluster/node-id.ts). Clients keep
+   * seeing the plain socket.io id.
+   * @default ''
+   */
+  socketIdPrefix?: string | undefined;
 }
 
 interface SocketData {
@@ -77,6 +84,7 @@ export class SocketEndpoint {
   readonly #admission: Admission | undefined;
   readonly #shareAuth: ShareAuth | undefined;
   readonly #maxBufferedBytes: number;
+  readonly #prefix: string;
   #namespace: Namespace | undefined;
 
   constructor(options: EndpointOptions) {
@@ -87,6 +95,7 @@ export class SocketEndpoint {
     this.#admission = options.admission;
     this.#shareAuth = options.shareAuth;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? Infinity;
+    this.#prefix = options.socketIdPrefix ?? '';
   }
 
   /** The sink the core emits through: looks sockets up by id on demand. */
@@ -124,7 +133,7 @@ export class SocketEndpoint {
     };
     function onDisconnect(this: Socket, reason: string): void {
       endpoint.#logger.debug({ socket: this.id, reason }, 'disconnected');
-      endpoint.#core.detach(this.id).catch((error: unknown) => endpoint.#logger.error({ err: error }, 'cleanup after disconnect failed'));
+      endpoint.#core.detach(endpoint.#prefix + this.id).catch((error: unknown) => endpoint.#logger.error({ err: error }, 'cleanup after disconnect failed'));
     }
     const shareAuth = this.#shareAuth;
     if (shareAuth) {
@@ -141,7 +150,7 @@ export class SocketEndpoint {
       const data = socket.data as SocketData;
       data.bucket = this.#limiter.bucket(performance.now());
       data.address = this.#admission?.stateOf(socket.conn);
-      this.#core.attach(socket.id, data.policy);
+      this.#core.attach(this.#prefix + socket.id, data.policy);
       for (const event of Object.keys(listeners) as ClientEventName[]) socket.on(event, listeners[event]);
       socket.on('disconnect', onDisconnect);
       this.#logger.debug({ socket: socket.id }, 'connected');
@@ -149,7 +158,8 @@ export class SocketEndpoint {
   }
 
   #find(id: SocketId): Socket | undefined {
-    return this.#namespace?.sockets.get(id);
+    if (!id.startsWith(this.#prefix)) return undefined;
+    return this.#namespace?.sockets.get(this.#prefix === '' ? id : id.slice(this.#prefix.length));
   }
 
   /** The socket, unless it holds too much unread: then it is disconnected instead. */
@@ -200,21 +210,21 @@ export class SocketEndpoint {
         if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) args.unshift(undefined);
         const [name, options] = parse(shareArgs, args, 'share(name?, options?, ack?)');
         parsed.name = name ?? undefined;
-        return this.#core.share(socket.id, name ?? undefined, { ttl: options?.ttl, maxJoins: options?.maxJoins });
+        return this.#core.share(this.#prefix + socket.id, name ?? undefined, { ttl: options?.ttl, maxJoins: options?.maxJoins });
       }
       case 'unshare': {
         const [name] = parse(unshareArgs, args, 'unshare(name?, ack?)');
         parsed.name = name ?? undefined;
-        return this.#core.unshare(socket.id, name ?? undefined).then((names) => ({ names }));
+        return this.#core.unshare(this.#prefix + socket.id, name ?? undefined).then((names) => ({ names }));
       }
       case 'launch': {
         const [name, uid, message] = this.#relayArgs(args, parsed, 'launch(name, joinerUID, message) or launch(name, message)', true);
         const joinerUID = uid ?? socket.id;
-        return this.#core.launch(socket.id, name!, joinerUID, message).then(() => ({ joinerUID }));
+        return this.#core.launch(this.#prefix + socket.id, name!, joinerUID, message).then(() => ({ joinerUID }));
       }
       case 'answer': {
         const [name, uid, message] = this.#relayArgs(args, parsed, 'answer(name, joinerUID, message) or answer(joinerUID, message)', false);
-        return this.#core.answer(socket.id, name, uid!, message).then(() => ({}));
+        return this.#core.answer(this.#prefix + socket.id, name, uid!, message).then(() => ({}));
       }
     }
   }

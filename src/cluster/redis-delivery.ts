@@ -1,0 +1,145 @@
+/**
+ * Delivery between the nodes of a cluster over Redis pub/sub: each node
+ * subscribes to one channel of its own, and a message to a socket goes to
+ * the channel of the node its id names (see node-id.ts). Messages to this
+ * node's own sockets never leave the process.
+ *
+ * Frames are a typed union that always carries the sender's node id; a node
+ * drops its own frames and anything it cannot decode. They are encoded with
+ * Node's structured serializer (node:v8), which keeps binary payloads binary
+ * without a dependency; every node of a cluster runs the same Node major.
+ * Payloads are carried opaque and never logged.
+ *
+ * One publisher connection to one subscriber keeps Redis pub/sub in order,
+ * which is the order Delivery promises from one sender to one target.
+ * @module
+ */
+import { deserialize, serialize } from 'node:v8';
+import type { Redis } from 'ioredis';
+import type { Delivery, DeliveryHandler } from '../core/delivery.js';
+import type { DeliveryMessage, SocketId } from '../core/types.js';
+import { nodeOf, type NodeId } from './node-id.js';
+
+/** What travels between nodes. */
+export type NodeFrame = { v: 1; type: 'deliver'; from: NodeId; target: SocketId; message: DeliveryMessage };
+
+export interface RedisDeliveryOptions {
+  /** Client that publishes (may be the registry's). Never closed here. */
+  publisher: Redis;
+  /** A dedicated client for SUBSCRIBE (e.g. `publisher.duplicate()`). Never closed here. */
+  subscriber: Redis;
+  nodeId: NodeId;
+  /**
+   * Channel names start with this.
+   * @default 'sigserve:'
+   */
+  prefix?: string;
+  /** A frame could not be sent or was dropped on arrival (never with its payload). */
+  onDrop?: (reason: string, error?: unknown) => void;
+}
+
+export class RedisDelivery implements Delivery {
+  readonly nodeId: NodeId;
+  readonly #publisher: Redis;
+  readonly #subscriber: Redis;
+  readonly #prefix: string;
+  readonly #channel: string;
+  readonly #onDrop: ((reason: string, error?: unknown) => void) | undefined;
+  #handler: DeliveryHandler | undefined;
+
+  constructor(options: RedisDeliveryOptions) {
+    this.nodeId = options.nodeId;
+    this.#publisher = options.publisher;
+    this.#subscriber = options.subscriber;
+    this.#prefix = options.prefix ?? 'sigserve:';
+    this.#channel = this.#channelOf(this.nodeId);
+    this.#onDrop = options.onDrop;
+  }
+
+  /** Subscribes to this node's channel; ioredis re-subscribes after reconnects. */
+  async start(): Promise<void> {
+    this.#subscriber.on('messageBuffer', this.#onFrame);
+    await this.#subscriber.subscribe(this.#channel);
+  }
+
+  send(target: SocketId, message: DeliveryMessage): void {
+    const node = nodeOf(target);
+    if (node === undefined || node === this.nodeId) {
+      this.#handler?.(target, message);
+      return;
+    }
+    if (this.#publisher.status !== 'ready') {
+      this.#onDrop?.('redis unreachable');
+      return;
+    }
+    let frame: Buffer;
+    try {
+      frame = serialize({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
+    } catch (error) {
+      this.#onDrop?.('unencodable message', error);
+      return;
+    }
+    this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
+  }
+
+  canSend(target: SocketId): boolean {
+    const node = nodeOf(target);
+    return node === undefined || node === this.nodeId || this.#publisher.status === 'ready';
+  }
+
+  onMessage(handler: DeliveryHandler): void {
+    this.#handler = handler;
+  }
+
+  async close(): Promise<void> {
+    this.#subscriber.off('messageBuffer', this.#onFrame);
+    if (this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(this.#channel).catch(() => undefined);
+  }
+
+  #channelOf(node: NodeId): string {
+    return `${this.#prefix}deliver:${node}`;
+  }
+
+  readonly #onFrame = (channel: Buffer, data: Buffer): void => {
+    if (channel.toString() !== this.#channel) return;
+    let frame: unknown;
+    try {
+      frame = deserialize(data);
+    } catch (error) {
+      this.#onDrop?.('undecodable frame', error);
+      return;
+    }
+    if (!isFrame(frame)) {
+      this.#onDrop?.('malformed frame');
+      return;
+    }
+    if (frame.from === this.nodeId) return;
+    try {
+      this.#handler?.(frame.target, frame.message);
+    } catch (error) {
+      this.#onDrop?.('handler failed', error);
+    }
+  };
+}
+
+const str = (v: unknown): v is string => typeof v === 'string';
+
+function isFrame(value: unknown): value is NodeFrame {
+  if (typeof value !== 'object' || value === null) return false;
+  const f = value as Record<string, unknown>;
+  if (f['v'] !== 1 || f['type'] !== 'deliver' || !str(f['from']) || !str(f['target'])) return false;
+  const m = f['message'] as Record<string, unknown> | null;
+  if (typeof m !== 'object' || m === null || !str(m['name']) || !str(m['uid'])) return false;
+  switch (m['kind']) {
+    case 'launch':
+      return str(m['joiner']) && typeof m['sentAt'] === 'number' && 'message' in m;
+    case 'answer':
+      return str(m['sharer']) && typeof m['sentAt'] === 'number' && 'message' in m;
+    case 'sharer-gone':
+      return str(m['sharer']);
+    case 'joiner-gone':
+      return str(m['joiner']);
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The Lua scripts of the Redis registry. Each runs atomically in Redis, so a
+ * check and the update it decides (route: reuse / uid-taken / pick a live
+ * sharer with room / count the join / record the route) cannot race with
+ * another node doing the same.
+ *
+ * Key layout, every key under the prefix P and carrying an expiry:
+ *
+ * | key              | type   | content                                            | expiry                              |
+ * | ---------------- | ------ | -------------------------------------------------- | ----------------------------------- |
+ * | P s:<name>       | hash   | sharer socket -> `expiresAt|maxJoins|joins`        | latest share expiry + grace         |
+ * | P r:<name>       | hash   | joinerUID -> `<len>:<joiner><sharer>`              | its sharer's expiry + grace         |
+ * | P node:<id>      | string | `1` while node <id> is alive                       | node timeout, renewed by heartbeats |
+ * | P node:<id>:s    | set    | `<len>:<name><sharer>`: shares node <id> made      | renewed by heartbeats (reap window) |
+ * | P node:<id>:r    | set    | `<len>:<name><len>:<uid><joiner>`: its routes      | renewed by heartbeats (reap window) |
+ * | P nodes          | set    | ids of nodes that heartbeat                        | renewed by heartbeats               |
+ *
+ * Lengths are byte lengths (Lua's `#`), so any name or uid, colons and all,
+ * decodes back unambiguously. Keys are built inside the scripts, so this
+ * layout suits one Redis primary (with replicas or Sentinel), not a sharded
+ * Redis Cluster.
+ * @module
+ */
+
+/** Shared helpers: ARGV[1] is always the key prefix. */
+const PRELUDE = `
+local P = ARGV[1]
+local function enc(s) return #s .. ':' .. s end
+local function dec(s, pos)
+  local colon = string.find(s, ':', pos, true)
+  local n = tonumber(string.sub(s, pos, colon - 1))
+  return string.sub(s, colon + 1, colon + n), colon + n + 1
+end
+local function extend(key, at)
+  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+end
+local function parse(rec)
+  local e, m, j = string.match(rec, '^([^|]*)|([^|]*)|(%d+)$')
+  return e, m, tonumber(j)
+end
+`;
+
+/**
+ * Registers or renews a share, keeping its join count (or raising it to
+ * ARGV[9], for a restore).
+ * ARGV: prefix, name, sharer, expiresAt, maxJoins (-1: none), node, regTtl, grace, minJoins
+ */
+const ADD_SHARE = `${PRELUDE}
+local key = P .. 's:' .. ARGV[2]
+local joins = tonumber(ARGV[9])
+local cur = redis.call('HGET', key, ARGV[3])
+if cur then
+  local _, _, j = parse(cur)
+  if j and j > joins then joins = j end
+end
+redis.call('HSET', key, ARGV[3], ARGV[4] .. '|' .. ARGV[5] .. '|' .. joins)
+extend(key, tonumber(ARGV[4]) + tonumber(ARGV[8]))
+local reg = P .. 'node:' .. ARGV[6] .. ':s'
+redis.call('SADD', reg, enc(ARGV[2]) .. ARGV[3])
+redis.call('PEXPIRE', reg, ARGV[7])
+return 1
+`;
+
+/** ARGV: prefix, name, sharer, node */
+const REMOVE_SHARE = `${PRELUDE}
+redis.call('HDEL', P .. 's:' .. ARGV[2], ARGV[3])
+redis.call('SREM', P .. 'node:' .. ARGV[4] .. ':s', enc(ARGV[2]) .. ARGV[3])
+return 1
+`;
+
+/**
+ * Routes a joiner. Returns {1, sharer, fresh} or {0, code}.
+ * ARGV: prefix, name, uid, joiner, now, random in [0, 1), node, regTtl, grace
+ */
+const ROUTE = `${PRELUDE}
+local rkey = P .. 'r:' .. ARGV[2]
+local cur = redis.call('HGET', rkey, ARGV[3])
+if cur then
+  local joiner, rest = dec(cur, 1)
+  if joiner == ARGV[4] then return {1, string.sub(cur, rest), 0} end
+  return {0, 'uid-taken'}
+end
+local skey = P .. 's:' .. ARGV[2]
+local all = redis.call('HGETALL', skey)
+local now = tonumber(ARGV[5])
+local open, live, alive = {}, false, {}
+for i = 1, #all, 2 do
+  local e, m, j = parse(all[i + 1])
+  if e and tonumber(e) > now then
+    -- A sharer on a node whose heartbeat lapsed is gone, even before the reap.
+    local node = string.match(all[i], '^([^#]+)#')
+    local up = true
+    if node then
+      up = alive[node]
+      if up == nil then
+        up = redis.call('EXISTS', P .. 'node:' .. node) == 1
+        alive[node] = up
+      end
+    end
+    if up then
+      live = true
+      local max = tonumber(m)
+      if max < 0 or j < max then open[#open + 1] = i end
+    end
+  end
+end
+if #open == 0 then
+  if live then return {0, 'share-full'} end
+  return {0, 'no-sharer'}
+end
+local i = open[math.min(#open, math.floor(tonumber(ARGV[6]) * #open) + 1)]
+local sharer = all[i]
+local e, m, j = parse(all[i + 1])
+redis.call('HSET', skey, sharer, e .. '|' .. m .. '|' .. (j + 1))
+redis.call('HSET', rkey, ARGV[3], enc(ARGV[4]) .. sharer)
+extend(rkey, tonumber(e) + tonumber(ARGV[9]))
+local reg = P .. 'node:' .. ARGV[7] .. ':r'
+redis.call('SADD', reg, enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
+redis.call('PEXPIRE', reg, ARGV[8])
+return {1, sharer, 1}
+`;
+
+/**
+ * Puts back a route after the registry lost it, unless another joiner took
+ * the uid meanwhile. Returns 1 when the route is (again) this joiner's.
+ * ARGV: prefix, name, uid, joiner, sharer, expireAt, node, regTtl
+ */
+const RESTORE_ROUTE = `${PRELUDE}
+local rkey = P .. 'r:' .. ARGV[2]
+local cur = redis.call('HGET', rkey, ARGV[3])
+if cur and dec(cur, 1) ~= ARGV[4] then return 0 end
+if not cur then redis.call('HSET', rkey, ARGV[3], enc(ARGV[4]) .. ARGV[5]) end
+extend(rkey, tonumber(ARGV[6]))
+local reg = P .. 'node:' .. ARGV[7] .. ':r'
+redis.call('SADD', reg, enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
+redis.call('PEXPIRE', reg, ARGV[8])
+return 1
+`;
+
+/** ARGV: prefix, name, uid, joiner, node */
+const REMOVE_ROUTE = `${PRELUDE}
+local rkey = P .. 'r:' .. ARGV[2]
+local cur = redis.call('HGET', rkey, ARGV[3])
+if cur and dec(cur, 1) == ARGV[4] then redis.call('HDEL', rkey, ARGV[3]) end
+redis.call('SREM', P .. 'node:' .. ARGV[5] .. ':r', enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
+return 1
+`;
+
+/**
+ * A heartbeat: marks this node alive and lists the nodes whose heartbeat
+ * lapsed. Returns {1 if this node's mark was still there, {dead ids}}.
+ * ARGV: prefix, node, timeout, regTtl
+ */
+const BEAT = `${PRELUDE}
+local me = P .. 'node:' .. ARGV[2]
+local existed = redis.call('EXISTS', me)
+redis.call('SET', me, '1', 'PX', ARGV[3])
+local nodes = P .. 'nodes'
+redis.call('SADD', nodes, ARGV[2])
+redis.call('PEXPIRE', nodes, ARGV[4])
+redis.call('PEXPIRE', me .. ':s', ARGV[4])
+redis.call('PEXPIRE', me .. ':r', ARGV[4])
+local dead = {}
+for _, m in ipairs(redis.call('SMEMBERS', nodes)) do
+  if m ~= ARGV[2] and redis.call('EXISTS', P .. 'node:' .. m) == 0 then dead[#dead + 1] = m end
+end
+return {existed, dead}
+`;
+
+/**
+ * Removes up to ARGV[3] of each kind of registration of a node: a dead one
+ * (refused while it is alive again), or this node leaving (ARGV[4] = 1).
+ * Returns how many are left, or -1 when the node is alive.
+ * ARGV: prefix, node, batch, leaving
+ */
+const REAP = `${PRELUDE}
+local me = P .. 'node:' .. ARGV[2]
+if ARGV[4] ~= '1' and redis.call('EXISTS', me) == 1 then return -1 end
+local n = tonumber(ARGV[3])
+for _, ref in ipairs(redis.call('SPOP', me .. ':s', n)) do
+  local name, rest = dec(ref, 1)
+  redis.call('HDEL', P .. 's:' .. name, string.sub(ref, rest))
+end
+for _, ref in ipairs(redis.call('SPOP', me .. ':r', n)) do
+  local name, rest = dec(ref, 1)
+  local uid, rest2 = dec(ref, rest)
+  local joiner = string.sub(ref, rest2)
+  local rkey = P .. 'r:' .. name
+  local cur = redis.call('HGET', rkey, uid)
+  if cur and dec(cur, 1) == joiner then redis.call('HDEL', rkey, uid) end
+end
+local left = redis.call('SCARD', me .. ':s') + redis.call('SCARD', me .. ':r')
+if left == 0 then
+  redis.call('SREM', P .. 'nodes', ARGV[2])
+  if ARGV[4] == '1' then redis.call('DEL', me) end
+end
+return left
+`;
+
+/** Registrations of every known node: {shares, routes}. ARGV: prefix */
+const COUNTS = `${PRELUDE}
+local shares, routes = 0, 0
+for _, m in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+  shares = shares + redis.call('SCARD', P .. 'node:' .. m .. ':s')
+  routes = routes + redis.call('SCARD', P .. 'node:' .. m .. ':r')
+end
+return {shares, routes}
+`;
+
+export const SCRIPTS = {
+  sigserveAddShare: ADD_SHARE,
+  sigserveRemoveShare: REMOVE_SHARE,
+  sigserveRoute: ROUTE,
+  sigserveRestoreRoute: RESTORE_ROUTE,
+  sigserveRemoveRoute: REMOVE_ROUTE,
+  sigserveBeat: BEAT,
+  sigserveReap: REAP,
+  sigserveCounts: COUNTS,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
