@@ -92,6 +92,16 @@ type Ack<T> = (result: AckResult<T>) => void;
 export interface ClientToServerEvents {
   share: (name?: ShareName | null, options?: ShareOptions, ack?: Ack<ShareGranted>) => void;
   unshare: (name?: ShareName | null, ack?: Ack<UnshareDone>) => void;
-  launch: (name: ShareName, joinerUID: JoinerUID, message: SignalMessage, ack?: Ack<LaunchDone>) => void;
-  answer: (name: ShareName, joinerUID: JoinerUID, message: SignalMessage, ack?: Ack<AnswerDone>) => void;
+  /** launch(name, joinerUID, message, ack?) or, older, launch(name, message, ack?). */
+  launch: (
+    ...args:
+      | [name: ShareName, joinerUID: JoinerUID, message: SignalMessage, ack?: Ack<LaunchDone>]
+      | [name: ShareName, message: SignalMessage, ack?: Ack<LaunchDone>]
+  ) => void;
+  /** answer(name, joinerUID, message, ack?) or, older, answer(joinerUID, message, ack?). */
+  answer: (
+    ...args:
+      | [name: ShareName, joinerUID: JoinerUID, message: SignalMessage, ack?: Ack<AnswerDone>]
+      | [joinerUID: JoinerUID, message: SignalMessage, ack?: Ack<AnswerDone>]
+  ) => void;
 }
