@@ -113,6 +113,8 @@ export class RedisRegistry implements Registry {
   #lastBeat: number | undefined;
   #up = false;
   #needsRestore = false;
+  /** This node set its mark last time it looked (it had registrations). */
+  #registered = false;
   #closed = false;
 
   constructor(options: RedisRegistryOptions) {
@@ -147,7 +149,19 @@ export class RedisRegistry implements Registry {
 
   async addShare(name: ShareName, sharer: SocketId, terms: ShareTerms): Promise<void> {
     this.#retries.delete(shareKey(name, sharer));
-    await this.#call('sigserveAddShare', name, sharer, terms.expiresAt, terms.maxJoins ?? -1, this.nodeId, this.#regTtl, this.#grace, 0);
+    const existed = (await this.#call(
+      'sigserveAddShare',
+      name,
+      sharer,
+      terms.expiresAt,
+      terms.maxJoins ?? -1,
+      this.nodeId,
+      this.#regTtl,
+      this.#grace,
+      0,
+      this.#timeout,
+    )) as number;
+    this.#marked(existed);
   }
 
   async removeShare(name: ShareName, sharer: SocketId): Promise<void> {
@@ -159,12 +173,22 @@ export class RedisRegistry implements Registry {
 
   async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome> {
     this.#retries.delete(routeKey(name, uid, joiner));
-    const reply = (await this.#call('sigserveRoute', name, uid, joiner, Math.round(now), Math.random(), this.nodeId, this.#regTtl, this.#grace)) as [
-      number,
-      string,
-      number?,
-    ];
-    if (reply[0] === 1) return { ok: true, sharer: reply[1], fresh: reply[2] === 1 };
+    const reply = (await this.#call(
+      'sigserveRoute',
+      name,
+      uid,
+      joiner,
+      Math.round(now),
+      Math.random(),
+      this.nodeId,
+      this.#regTtl,
+      this.#grace,
+      this.#timeout,
+    )) as [number, string, number?, number?];
+    if (reply[0] === 1) {
+      this.#marked(reply[3]!);
+      return { ok: true, sharer: reply[1], fresh: reply[2] === 1 };
+    }
     const code = reply[1];
     if (code !== 'no-sharer' && code !== 'share-full' && code !== 'uid-taken') throw new Error(`unexpected route reply ${code}`);
     return { ok: false, code };
@@ -220,6 +244,18 @@ export class RedisRegistry implements Registry {
     this.#kick();
   };
 
+  /**
+   * After a registration: if this node's mark had vanished although it had
+   * registrations, Redis lost them (or reaped us as dead): restore soon.
+   */
+  #marked(existed: number): void {
+    if (existed === 0 && this.#registered) {
+      this.#needsRestore = true;
+      queueMicrotask(() => this.#kick());
+    }
+    this.#registered = true;
+  }
+
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => this.#kick(), this.#interval);
@@ -239,9 +275,10 @@ export class RedisRegistry implements Registry {
 
   async #beat(first: boolean): Promise<void> {
     let existed: number;
+    let has: number;
     let dead: NodeId[];
     try {
-      [existed, dead] = (await this.#scripts.sigserveBeat(this.#prefix, this.nodeId, this.#timeout, this.#regTtl)) as [number, NodeId[]];
+      [existed, has, dead] = (await this.#scripts.sigserveBeat(this.#prefix, this.nodeId, this.#timeout, this.#regTtl)) as [number, number, NodeId[]];
     } catch (error) {
       if (this.#up || first) this.#options.onStateChange?.('down', { error });
       this.#up = false;
@@ -250,9 +287,11 @@ export class RedisRegistry implements Registry {
     this.#lastBeat = Date.now();
     const wasUp = this.#up;
     this.#up = true;
-    // Our mark was gone: Redis lost its data, or the others took us for dead
-    // and reaped us. Either way, register again what our sockets hold.
-    const restore = !first && (existed === 0 || this.#needsRestore);
+    // Our mark was gone although we had registrations: Redis lost its data,
+    // or the others took us for dead and reaped us. Either way, register
+    // again what our sockets hold.
+    const restore = !first && ((existed === 0 && this.#registered) || this.#needsRestore);
+    this.#registered = has > 0;
     if (restore) {
       try {
         await this.#restore();
@@ -305,6 +344,7 @@ export class RedisRegistry implements Registry {
         this.#regTtl,
         this.#grace,
         s.joins,
+        this.#timeout,
       ]);
     }
     for (const r of snapshot.routes) {
@@ -318,6 +358,7 @@ export class RedisRegistry implements Registry {
         now + this.#restoredRouteTtl,
         this.nodeId,
         this.#regTtl,
+        this.#timeout,
       ]);
     }
     for (let i = 0; i < steps.length; i += RESTORE_BATCH) {

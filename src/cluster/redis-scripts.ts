@@ -10,10 +10,14 @@
  * | ---------------- | ------ | -------------------------------------------------- | ----------------------------------- |
  * | P s:<name>       | hash   | sharer socket -> `expiresAt|maxJoins|joins`        | latest share expiry + grace         |
  * | P r:<name>       | hash   | joinerUID -> `<len>:<joiner><sharer>`              | its sharer's expiry + grace         |
- * | P node:<id>      | string | `1` while node <id> is alive                       | node timeout, renewed by heartbeats |
+ * | P node:<id>      | string | `1`: node <id> is alive and has registrations      | node timeout, renewed by heartbeats |
  * | P node:<id>:s    | set    | `<len>:<name><sharer>`: shares node <id> made      | renewed by heartbeats (reap window) |
  * | P node:<id>:r    | set    | `<len>:<name><len>:<uid><joiner>`: its routes      | renewed by heartbeats (reap window) |
- * | P nodes          | set    | ids of nodes that heartbeat                        | renewed by heartbeats               |
+ * | P nodes          | set    | ids of nodes that have registrations               | renewed by heartbeats               |
+ *
+ * A node with nothing registered keeps no key at all: its heartbeat removes
+ * its mark, and the first registration puts it back. So once every client
+ * has left, nothing of the project's remains in Redis.
  *
  * Lengths are byte lengths (Lua's `#`), so any name or uid, colons and all,
  * decodes back unambiguously. Keys are built inside the scripts, so this
@@ -38,12 +42,21 @@ local function parse(rec)
   local e, m, j = string.match(rec, '^([^|]*)|([^|]*)|(%d+)$')
   return e, m, tonumber(j)
 end
+-- Marks a node alive as it registers something; says whether it already was.
+local function touch(node, timeout, regTtl)
+  local me = P .. 'node:' .. node
+  local existed = redis.call('EXISTS', me)
+  redis.call('SET', me, '1', 'PX', timeout)
+  redis.call('SADD', P .. 'nodes', node)
+  redis.call('PEXPIRE', P .. 'nodes', regTtl)
+  return existed
+end
 `;
 
 /**
  * Registers or renews a share, keeping its join count (or raising it to
- * ARGV[9], for a restore).
- * ARGV: prefix, name, sharer, expiresAt, maxJoins (-1: none), node, regTtl, grace, minJoins
+ * ARGV[9], for a restore). Returns whether the node's mark was there.
+ * ARGV: prefix, name, sharer, expiresAt, maxJoins (-1: none), node, regTtl, grace, minJoins, timeout
  */
 const ADD_SHARE = `${PRELUDE}
 local key = P .. 's:' .. ARGV[2]
@@ -58,7 +71,7 @@ extend(key, tonumber(ARGV[4]) + tonumber(ARGV[8]))
 local reg = P .. 'node:' .. ARGV[6] .. ':s'
 redis.call('SADD', reg, enc(ARGV[2]) .. ARGV[3])
 redis.call('PEXPIRE', reg, ARGV[7])
-return 1
+return touch(ARGV[6], ARGV[10], ARGV[7])
 `;
 
 /** ARGV: prefix, name, sharer, node */
@@ -69,15 +82,15 @@ return 1
 `;
 
 /**
- * Routes a joiner. Returns {1, sharer, fresh} or {0, code}.
- * ARGV: prefix, name, uid, joiner, now, random in [0, 1), node, regTtl, grace
+ * Routes a joiner. Returns {1, sharer, fresh, mark was there} or {0, code}.
+ * ARGV: prefix, name, uid, joiner, now, random in [0, 1), node, regTtl, grace, timeout
  */
 const ROUTE = `${PRELUDE}
 local rkey = P .. 'r:' .. ARGV[2]
 local cur = redis.call('HGET', rkey, ARGV[3])
 if cur then
   local joiner, rest = dec(cur, 1)
-  if joiner == ARGV[4] then return {1, string.sub(cur, rest), 0} end
+  if joiner == ARGV[4] then return {1, string.sub(cur, rest), 0, 1} end
   return {0, 'uid-taken'}
 end
 local skey = P .. 's:' .. ARGV[2]
@@ -117,13 +130,13 @@ extend(rkey, tonumber(e) + tonumber(ARGV[9]))
 local reg = P .. 'node:' .. ARGV[7] .. ':r'
 redis.call('SADD', reg, enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
 redis.call('PEXPIRE', reg, ARGV[8])
-return {1, sharer, 1}
+return {1, sharer, 1, touch(ARGV[7], ARGV[10], ARGV[8])}
 `;
 
 /**
  * Puts back a route after the registry lost it, unless another joiner took
  * the uid meanwhile. Returns 1 when the route is (again) this joiner's.
- * ARGV: prefix, name, uid, joiner, sharer, expireAt, node, regTtl
+ * ARGV: prefix, name, uid, joiner, sharer, expireAt, node, regTtl, timeout
  */
 const RESTORE_ROUTE = `${PRELUDE}
 local rkey = P .. 'r:' .. ARGV[2]
@@ -134,6 +147,7 @@ extend(rkey, tonumber(ARGV[6]))
 local reg = P .. 'node:' .. ARGV[7] .. ':r'
 redis.call('SADD', reg, enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
 redis.call('PEXPIRE', reg, ARGV[8])
+touch(ARGV[7], ARGV[9], ARGV[8])
 return 1
 `;
 
@@ -147,24 +161,29 @@ return 1
 `;
 
 /**
- * A heartbeat: marks this node alive and lists the nodes whose heartbeat
- * lapsed. Returns {1 if this node's mark was still there, {dead ids}}.
+ * A heartbeat: keeps this node's mark while it has registrations (drops it
+ * when it has none) and lists the nodes whose mark lapsed.
+ * Returns {mark was there, has registrations, {dead ids}}.
  * ARGV: prefix, node, timeout, regTtl
  */
 const BEAT = `${PRELUDE}
 local me = P .. 'node:' .. ARGV[2]
-local existed = redis.call('EXISTS', me)
-redis.call('SET', me, '1', 'PX', ARGV[3])
 local nodes = P .. 'nodes'
-redis.call('SADD', nodes, ARGV[2])
-redis.call('PEXPIRE', nodes, ARGV[4])
-redis.call('PEXPIRE', me .. ':s', ARGV[4])
-redis.call('PEXPIRE', me .. ':r', ARGV[4])
+local has = redis.call('EXISTS', me .. ':s', me .. ':r')
+local existed = redis.call('EXISTS', me)
+if has > 0 then
+  touch(ARGV[2], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', me .. ':s', ARGV[4])
+  redis.call('PEXPIRE', me .. ':r', ARGV[4])
+else
+  redis.call('DEL', me)
+  redis.call('SREM', nodes, ARGV[2])
+end
 local dead = {}
 for _, m in ipairs(redis.call('SMEMBERS', nodes)) do
   if m ~= ARGV[2] and redis.call('EXISTS', P .. 'node:' .. m) == 0 then dead[#dead + 1] = m end
 end
-return {existed, dead}
+return {existed, has, dead}
 `;
 
 /**
