@@ -1,0 +1,359 @@
+/**
+ * `npm run bench`: every server side by side, same work, same run.
+ *
+ *   npm run bench                  full run (3 repetitions, about half an hour)
+ *   npm run bench -- --quick       development run (one repetition, a couple of minutes)
+ *
+ * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-cluster,
+ * --out DIR (default bench/), --cpu-prof DIR (profile every server process),
+ * --heap-snapshot DIR (snapshot every server at the idle point).
+ *
+ * Servers run pinned to core 0, generator workers to core 1. Everything is
+ * bounded: connections per scenario, time per worker, time for the whole
+ * run; every process started here is ended by PID.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ChurnResult, PairsResult } from './lib/generator.js';
+import { GENERATOR_CPU, killAll, ROOT, sleep, track } from './lib/procs.js';
+import { renderPng, svgSize, writeResults, type RunInfo, type ServerRun } from './lib/report.js';
+import { ClusterUnavailable, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
+import type { WorkerJob, WorkerReply, WorkerRequest } from './lib/worker.js';
+
+const WORKER = join(ROOT, 'bench', 'lib', 'worker.ts');
+/** One generator process holds at most this many connections (the limit is 20,000 descriptors). */
+const PER_WORKER = 5000;
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'heap-snapshot': { type: 'string' },
+  },
+  strict: true,
+});
+
+const quick = flags.quick ?? false;
+const settings = {
+  reps: Number(flags.reps ?? (quick ? 1 : 3)),
+  pairs: [1, 50, 500],
+  tricklePairs: 50,
+  warmupMs: quick ? 1000 : 3000,
+  measureMs: quick ? 2500 : 8000,
+  churnMs: quick ? 2000 : 6000,
+  idle: quick ? 2000 : 10000,
+  // Per server process: near what one process can hold under a 20,000-descriptor limit.
+  idleMax: quick ? 0 : 19000,
+  // The whole run stops by itself after this.
+  limitMs: (quick ? 15 : 150) * 60_000,
+};
+const outDir = resolve(flags.out ?? join(ROOT, 'bench'));
+const only = flags.only ? new Set(flags.only.split(',') as ServerKey[]) : undefined;
+const nodeFlags = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof'])] : [];
+const snapshotDir = flags['heap-snapshot'] ? resolve(flags['heap-snapshot']) : undefined;
+
+const log = (text: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+};
+
+/** Starts a generator worker pinned to the generator core. */
+class Worker {
+  readonly child: ChildProcess;
+  readonly #queue: WorkerReply[] = [];
+  #waiting: ((reply: WorkerReply) => void) | undefined;
+
+  constructor() {
+    const env = { ...process.env };
+    delete env['NODE_OPTIONS'];
+    this.child = track(spawn('taskset', ['-c', GENERATOR_CPU, process.execPath, '--import', 'tsx', WORKER], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.child.on('message', (reply: WorkerReply) => this.#push(reply));
+    this.child.on('exit', (code) => this.#push({ type: 'error', message: `worker exited (${code})` }));
+    this.child.on('error', (error) => this.#push({ type: 'error', message: error.message }));
+  }
+
+  #push(reply: WorkerReply): void {
+    const waiting = this.#waiting;
+    if (waiting) {
+      this.#waiting = undefined;
+      waiting(reply);
+    } else {
+      this.#queue.push(reply);
+    }
+  }
+
+  send(request: WorkerRequest): void {
+    if (this.child.connected) this.child.send(request);
+  }
+
+  next(): Promise<WorkerReply> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  async expect<T extends WorkerReply['type']>(type: T): Promise<Extract<WorkerReply, { type: T }>> {
+    const reply = await this.next();
+    if (reply.type === 'error') throw new Error(reply.message);
+    if (reply.type !== type) throw new Error(`worker sent ${reply.type}, expected ${type}`);
+    return reply as Extract<WorkerReply, { type: T }>;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+async function runJob<T>(job: WorkerJob, limitMs: number): Promise<T> {
+  const worker = new Worker();
+  try {
+    worker.send({ type: 'run', job, limitMs });
+    return (await worker.expect('result')).result as T;
+  } finally {
+    worker.kill();
+  }
+}
+
+let jobCounter = 0;
+const runId = (): string => `b${(jobCounter++).toString(36)}`;
+
+function add(run: ServerRun, metric: string, value: number): void {
+  (run.samples[metric] ??= []).push(value);
+}
+
+function recordPairs(run: ServerRun, prefix: string, suffix: string, r: PairsResult): void {
+  const name = (m: string): string => (prefix ? `${prefix}.${m}` : `${m}${suffix}`);
+  add(run, name('tput'), r.perSecond);
+  add(run, name('p50'), r.latencyMs.p50);
+  add(run, name('p99'), r.latencyMs.p99);
+  add(run, name('max'), r.latencyMs.max);
+  add(run, name('cpu'), r.cpuPer10k);
+  add(run, name('side'), r.handshakes > 0 ? (r.sideCpuSeconds / r.handshakes) * 10000 : NaN);
+  add(run, name('gen'), r.generatorLoad);
+  add(run, name('swait'), r.serverWait);
+  add(run, name('gwait'), r.generatorWait);
+  add(run, name('bad'), r.badPayloads);
+  add(run, name('err'), r.serverErrors);
+  add(run, name('lost'), r.lost);
+}
+
+/**
+ * Memory per idle connection, on a fresh server process so the baseline is
+ * not inflated by earlier scenarios: a few connections are opened and closed
+ * first (so lazily loaded code and pools are in the baseline), then after a
+ * forced GC the baseline is read, `total` connections are opened over several
+ * workers, and memory is read again.
+ */
+async function idleScenario(spec: ServerSpec, run: ServerRun, count: (processes: number) => number, prefix: string): Promise<void> {
+  const running = await spec.start({ nodeFlags });
+  const total = count(running.processes.length);
+  const workers: Worker[] = [];
+  try {
+    await runJob<ChurnResult>({ kind: 'churn', target: running.target, durationMs: 300, maxConnections: 200, serverPids: [], runId: runId(), worker: 60 }, 60_000);
+    await sleep(500);
+    const before = await running.memory();
+    const count = Math.ceil(total / PER_WORKER);
+    const id = runId();
+    for (let w = 0; w < count; w++) {
+      const worker = new Worker();
+      workers.push(worker);
+      const share = Math.min(PER_WORKER, total - w * PER_WORKER);
+      worker.send({ type: 'run', job: { kind: 'idle', target: running.target, count: share, runId: `${id}w${w}`, worker: w }, limitMs: 10 * 60_000 });
+    }
+    const t0 = Date.now();
+    const opened = await Promise.all(workers.map((w) => w.expect('opened')));
+    const n = opened.reduce((s, o) => s + o.opened, 0);
+    log(`  ${spec.key}: ${n} idle connections open in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await sleep(1000);
+    const after = await running.memory();
+    add(run, `${prefix}.rss`, (after.rss - before.rss) / n);
+    add(run, `${prefix}.heap`, (after.heapUsed - before.heapUsed) / n);
+    add(run, `${prefix}.external`, (after.external - before.external) / n);
+    add(run, `${prefix}.rssTotal`, after.rss);
+    add(run, `${prefix}.n`, n);
+    log(`  ${spec.key} idle ${n}: ${((after.rss - before.rss) / n / 1024).toFixed(2)} KB RSS, ${((after.heapUsed - before.heapUsed) / n / 1024).toFixed(2)} KB heap per connection`);
+    if (snapshotDir && prefix === 'idle') {
+      mkdirSync(snapshotDir, { recursive: true });
+      for (const [i, p] of running.processes.entries()) {
+        await p.heapSnapshot(join(snapshotDir, `${spec.key}-${i}-${n}.heapsnapshot`));
+      }
+    }
+    for (const w of workers) w.send({ type: 'close' });
+    await Promise.all(workers.map((w) => w.expect('result')));
+  } finally {
+    for (const w of workers) w.kill();
+    await running.stop();
+  }
+}
+
+async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Promise<void> {
+  log(`${spec.label}: starting (repetition ${rep + 1}/${settings.reps})`);
+  const running = await spec.start({ nodeFlags });
+  const serverPids = running.processes.map((p) => p.pid);
+  const jobLimit = settings.warmupMs + settings.measureMs + 120_000;
+  const scenario = async (what: string, body: () => Promise<void>): Promise<void> => {
+    try {
+      await body();
+    } catch (error) {
+      if (error instanceof ClusterUnavailable) throw error;
+      const message = `${what} failed: ${(error as Error).message.split('\n')[0]}`;
+      log(`  ${spec.key}: ${message}`);
+      run.notes.push(`repetition ${rep + 1}: ${message}`);
+    }
+    for (const p of running.processes) if (!p.alive) throw new Error(`${p.label} exited during ${what}:\n${p.output.slice(-2000)}`);
+  };
+  try {
+    for (const pairs of settings.pairs) {
+      await scenario(`${pairs} pairs`, async () => {
+        const r = await runJob<PairsResult>(
+          { kind: 'pairs', target: running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids, sidePids: running.sidePids, runId: runId() },
+          jobLimit,
+        );
+        recordPairs(run, '', `@${pairs}`, r);
+        log(
+          `  ${spec.key} ${pairs} pairs: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
+            `gen ${r.generatorLoad.toFixed(2)}, waits ${r.serverWait.toFixed(2)}/${r.generatorWait.toFixed(2)}, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`,
+        );
+      });
+    }
+    await scenario('trickle ICE', async () => {
+      const r = await runJob<PairsResult>(
+        { kind: 'pairs', target: running.target, pairs: settings.tricklePairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: true, serverPids, sidePids: running.sidePids, runId: runId() },
+        jobLimit,
+      );
+      recordPairs(run, 'trickle', '', r);
+      log(`  ${spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
+    });
+    await scenario('new connections', async () => {
+      const r = await runJob<ChurnResult>({ kind: 'churn', target: running.target, durationMs: settings.churnMs, serverPids, runId: runId(), worker: 50 }, settings.churnMs + 120_000);
+      add(run, 'conn.rate', r.perSecond);
+      add(run, 'conn.cpuMs', r.cpuMsPerConnection);
+      add(run, 'conn.fail', r.failures);
+      add(run, 'conn.gen', r.generatorLoad);
+      log(`  ${spec.key} new connections: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerConnection.toFixed(3)} CPU ms each, failures ${r.failures}`);
+    });
+  } finally {
+    await running.stop();
+  }
+  const idle = async (count: (processes: number) => number, prefix: string): Promise<void> => {
+    try {
+      await idleScenario(spec, run, count, prefix);
+    } catch (error) {
+      if (error instanceof ClusterUnavailable) throw error;
+      const message = `${prefix} scenario failed: ${(error as Error).message.split('\n')[0]}`;
+      log(`  ${spec.key}: ${message}`);
+      run.notes.push(`repetition ${rep + 1}: ${message}`);
+    }
+  };
+  // 10,000 connections in all (spread over the nodes in cluster mode); then near the most each process can hold.
+  await idle(() => settings.idle, 'idle');
+  if (settings.idleMax > 0) await idle((processes) => settings.idleMax * processes, 'idlemax');
+}
+
+function machine(): string {
+  const model = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+  return `${cpus().length} × ${model}`;
+}
+
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const watchdog = setTimeout(() => {
+    log(`time limit of ${settings.limitMs / 60000} min reached: stopping`);
+    killAll();
+    process.exit(2);
+  }, settings.limitMs);
+  watchdog.unref();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+
+  const specs = SERVERS.filter((s) => !only || only.has(s.key));
+  const runs: ServerRun[] = specs.map((s) => ({ key: s.key, label: s.label, samples: {}, notes: [] }));
+  for (const [i, spec] of specs.entries()) {
+    const why = spec.unavailable();
+    if (why) {
+      runs[i]!.skipped = why;
+      log(`${spec.label}: SKIPPED: ${why}`);
+    }
+  }
+  const info: RunInfo = {
+    quick,
+    startedAt: startedAt.toISOString(),
+    minutes: 0,
+    reps: settings.reps,
+    pairs: settings.pairs,
+    tricklePairs: settings.tricklePairs,
+    warmupMs: settings.warmupMs,
+    measureMs: settings.measureMs,
+    churnMs: settings.churnMs,
+    idle: settings.idle,
+    idleMax: settings.idleMax,
+    machine: machine(),
+    node: process.versions.node,
+    loadBefore: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / '),
+    versions: {
+      sigserve: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+      'socket.io': versionOf('socket.io'),
+      peer: versionOf('peer'),
+      ws: versionOf('ws'),
+    },
+    raisedLimits: { ...RAISED_LIMITS },
+  };
+
+  for (let rep = 0; rep < settings.reps; rep++) {
+    // A rotated order each repetition, so no server always runs first or last.
+    const order = specs.map((_, i) => (i + rep) % specs.length);
+    for (const i of order) {
+      const spec = specs[i]!;
+      const run = runs[i]!;
+      if (run.skipped) continue;
+      try {
+        await measureServer(spec, run, rep);
+      } catch (error) {
+        if (error instanceof ClusterUnavailable) {
+          run.skipped = error.message;
+          log(`${spec.label}: SKIPPED: ${error.message}`);
+        } else {
+          const message = (error as Error).message;
+          run.notes.push(`repetition ${rep + 1} aborted: ${message.split('\n')[0]}`);
+          log(`${spec.label}: repetition ${rep + 1} aborted: ${message}`);
+        }
+      }
+    }
+  }
+
+  info.minutes = (Date.now() - startedAt.getTime()) / 60000;
+  mkdirSync(outDir, { recursive: true });
+  const files = writeResults(outDir, info, runs);
+  const svg = readFileSync(files.svg, 'utf8');
+  const { width, height } = svgSize(svg);
+  const png = await renderPng(files.svg, join(outDir, 'chart.png'), width, height);
+  log(`wrote ${files.markdown}, ${files.json}, ${files.svg}${png ? ', chart.png' : ' (no PNG: chromium unavailable)'}`);
+  clearTimeout(watchdog);
+  killAll();
+}
+
+main().catch((error: unknown) => {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  killAll();
+  process.exit(1);
+});
