@@ -147,7 +147,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     '',
   );
   if (cluster) {
-    lines.push(`redis-server CPU in cluster mode, seconds per 10,000 handshakes: ${info.pairs.map((p) => `${fmt(med(cluster, `side@${p}`))} at ${p} pairs`).join(', ')}.`, '');
+    lines.push(`redis-server CPU in cluster mode, seconds per 10,000 handshakes: ${info.pairs.map((p) => `${fmt(med(cluster, `side@${p}`))} at ${p} pair${p === 1 ? '' : 's'}`).join(', ')}.`, '');
   }
 
   lines.push('## Throughput (handshakes per second)', '', '† the generator used ≥ 90 % of its core: the figure is a floor for this server, not its ceiling.', '');
