@@ -7,8 +7,7 @@ import type { JoinerUID, ShareName, SignalingErrorBody } from '../protocol/index
 import { SignalingClientError } from './errors.js';
 import { PeerNegotiation, readSignal, type PeerLink, type PeerOptions, type Signal } from './peer-negotiation.js';
 import { SignalingClient, type SignalingClientOptions } from './signaling-client.js';
-import { withDeadline } from './util.js';
-import { randomId } from './util.js';
+import { randomId, withDeadline } from './util.js';
 
 export interface JoinOptions extends PeerOptions {
   /** A client to signal through, or the server's URL (a client is then made and closed after). */
@@ -50,8 +49,9 @@ export async function join(options: JoinOptions): Promise<JoinedPeer> {
   const owned = typeof options.client === 'string';
   const client = typeof options.client === 'string' ? new SignalingClient(options.client, options.clientOptions) : options.client;
   const attempts = Math.max(1, options.attempts ?? 3);
+  let joined = false;
   try {
-    return await withDeadline(options.timeout ?? 30_000, options.signal, `joining ${JSON.stringify(options.name)}`, async (signal) => {
+    const peer = await withDeadline(options.timeout ?? 30_000, options.signal, `joining ${JSON.stringify(options.name)}`, async (signal) => {
       let lastError: unknown;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         await client.ready({ signal, timeout: 2 ** 31 - 1 });
@@ -64,10 +64,17 @@ export async function join(options: JoinOptions): Promise<JoinedPeer> {
       }
       throw lastError;
     });
+    joined = true;
+    return peer;
   } finally {
-    if (owned) client.close();
+    // After success the sharer may still be trickling its last candidates:
+    // leaving a moment later spares it answers to a joiner already gone.
+    if (owned) setTimeout(() => client.close(), joined ? OWNED_CLIENT_LINGER : 0);
   }
 }
+
+/** How long a client join() made itself stays connected after success, in ms. */
+const OWNED_CLIENT_LINGER = 1000;
 
 /** Failures after which a fresh attempt may succeed. */
 const retryable = new Set(['sharer-gone', 'disconnected', 'uid-taken']);

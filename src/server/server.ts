@@ -16,6 +16,7 @@ import type { Delivery } from '../core/delivery.js';
 import type { Registry } from '../core/registry.js';
 import { SignalingCore } from '../core/signaling-core.js';
 import type { Config } from './config.js';
+import { demoRoutes } from './demo-routes.js';
 import { httpRoutes } from './http-routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
@@ -115,7 +116,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw error;
     }
   }
-  const handler = httpRoutes({ core, metrics, logger, version: VERSION, cluster: cluster && (() => ({ ...cluster.state() })) });
+  const handler = httpRoutes({ core, metrics, logger, version: VERSION, extra: demoRoutes({ logger }), cluster: cluster && (() => ({ ...cluster.state() })) });
   const httpServer: HttpServer = config.tls ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key }, handler) : createHttpServer(handler);
   const io = new SocketIOServer(httpServer, {
     cors: { origin: config.origins === true ? '*' : [...config.origins] },
