@@ -1,0 +1,4 @@
+import { memoryTopology } from '../support/topology.js';
+import { propertySuite } from './property-suite.js';
+
+propertySuite('memory', memoryTopology, { numRuns: 40 });
