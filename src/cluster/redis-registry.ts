@@ -115,6 +115,8 @@ export class RedisRegistry implements Registry {
   #needsRestore = false;
   /** This node set its mark last time it looked (it had registrations). */
   #registered = false;
+  /** No node is declared dead before this time (see #onReady). */
+  #quietUntil = 0;
   #closed = false;
 
   constructor(options: RedisRegistryOptions) {
@@ -240,6 +242,9 @@ export class RedisRegistry implements Registry {
 
   readonly #onReady = (): void => {
     if (this.#lastBeat === undefined || this.#closed) return;
+    // Back from an outage during which every node's mark may have lapsed:
+    // give the others one node timeout to beat again before calling them dead.
+    this.#quietUntil = Date.now() + this.#timeout;
     this.#needsRestore = true;
     this.#kick();
   };
@@ -303,6 +308,7 @@ export class RedisRegistry implements Registry {
     }
     if (!wasUp && !first) this.#options.onStateChange?.('up', { restored: restore });
     for (const node of [...this.#gone]) if (!dead.includes(node)) this.#gone.delete(node);
+    if (Date.now() < this.#quietUntil) dead = [];
     for (const node of dead) {
       if (!this.#gone.has(node)) {
         this.#gone.add(node);
