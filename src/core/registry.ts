@@ -1,7 +1,7 @@
 /**
  * The Registry holds what every node must agree on: who shares which name,
  * and where each joiner is routed. The in-memory implementation serves one
- * node; the Redis one a cluster. Both pass test/registry-contract.ts.
+ * node; the Redis one a cluster. Both pass test/cluster/registry-contract.ts.
  * @module
  */
 import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from './types.js';
