@@ -5,8 +5,10 @@
  *   npm run bench -- --quick       development run (one repetition, a couple of minutes)
  *
  * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-cluster,
- * --out DIR (default bench/), --cpu-prof DIR (profile every server process),
- * --heap-snapshot DIR (snapshot every server at the idle point).
+ * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
+ * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
+ * every server process), --heap-snapshot DIR (snapshot every server at the
+ * idle point). See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
  * bounded: connections per scenario, time per worker, time for the whole
@@ -34,6 +36,8 @@ const { values: flags } = parseArgs({
     reps: { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string' },
+    pairs: { type: 'string' },
+    scenarios: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'heap-snapshot': { type: 'string' },
   },
@@ -43,7 +47,7 @@ const { values: flags } = parseArgs({
 const quick = flags.quick ?? false;
 const settings = {
   reps: Number(flags.reps ?? (quick ? 1 : 3)),
-  pairs: [1, 50, 500],
+  pairs: flags.pairs ? flags.pairs.split(',').map(Number) : [1, 50, 500],
   tricklePairs: 50,
   warmupMs: quick ? 1000 : 3000,
   measureMs: quick ? 2500 : 8000,
@@ -54,6 +58,7 @@ const settings = {
   // The whole run stops by itself after this.
   limitMs: (quick ? 15 : 150) * 60_000,
 };
+const scenarios = new Set((flags.scenarios ?? 'pairs,trickle,churn,idle').split(','));
 const outDir = resolve(flags.out ?? join(ROOT, 'bench'));
 const only = flags.only ? new Set(flags.only.split(',') as ServerKey[]) : undefined;
 const nodeFlags = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof'])] : [];
@@ -209,7 +214,7 @@ async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Pro
     for (const p of running.processes) if (!p.alive) throw new Error(`${p.label} exited during ${what}:\n${p.output.slice(-2000)}`);
   };
   try {
-    for (const pairs of settings.pairs) {
+    for (const pairs of scenarios.has('pairs') ? settings.pairs : []) {
       await scenario(`${pairs} pairs`, async () => {
         const r = await runJob<PairsResult>(
           { kind: 'pairs', target: running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids, sidePids: running.sidePids, runId: runId() },
@@ -222,7 +227,7 @@ async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Pro
         );
       });
     }
-    await scenario('trickle ICE', async () => {
+    if (scenarios.has('trickle')) await scenario('trickle ICE', async () => {
       const r = await runJob<PairsResult>(
         { kind: 'pairs', target: running.target, pairs: settings.tricklePairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: true, serverPids, sidePids: running.sidePids, runId: runId() },
         jobLimit,
@@ -230,7 +235,7 @@ async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Pro
       recordPairs(run, 'trickle', '', r);
       log(`  ${spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
     });
-    await scenario('new connections', async () => {
+    if (scenarios.has('churn')) await scenario('new connections', async () => {
       const r = await runJob<ChurnResult>({ kind: 'churn', target: running.target, durationMs: settings.churnMs, serverPids, runId: runId(), worker: 50 }, settings.churnMs + 120_000);
       add(run, 'conn.rate', r.perSecond);
       add(run, 'conn.cpuMs', r.cpuMsPerConnection);
@@ -252,6 +257,7 @@ async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Pro
     }
   };
   // 10,000 connections in all (spread over the nodes in cluster mode); then near the most each process can hold.
+  if (!scenarios.has('idle')) return;
   await idle(() => settings.idle, 'idle');
   if (settings.idleMax > 0) await idle((processes) => settings.idleMax * processes, 'idlemax');
 }
