@@ -73,7 +73,7 @@ const ns = 'http://www.w3.org/2000/svg';
 class Chart {
   readonly #values: (number | null)[] = [];
   readonly #line: SVGPathElement;
-  readonly #max: SVGTextElement;
+  readonly #max: HTMLSpanElement;
   readonly #output: HTMLOutputElement;
 
   constructor(
@@ -95,12 +95,12 @@ class Chart {
     base.setAttribute('class', 'axis');
     this.#line = document.createElementNS(ns, 'path');
     this.#line.setAttribute('class', 'series');
-    this.#max = document.createElementNS(ns, 'text');
-    this.#max.setAttribute('x', '4');
-    this.#max.setAttribute('y', '12');
-    this.#max.setAttribute('class', 'scale');
-    svg.append(base, this.#line, this.#max);
-    figure.append(svg);
+    // Text outside the SVG: the drawing stretches to any width, text must not.
+    this.#max = document.createElement('span');
+    this.#max.className = 'scale';
+    this.#max.setAttribute('aria-hidden', 'true');
+    svg.append(base, this.#line);
+    figure.append(this.#max, svg);
   }
 
   /** Adds the newest value; null leaves a gap (nothing to measure then). */
@@ -119,7 +119,7 @@ class Chart {
         return;
       }
       const x = ((offset + i) * step).toFixed(1);
-      const y = (HEIGHT - 2 - (v / top) * (HEIGHT - 16)).toFixed(1);
+      const y = (HEIGHT - 2 - (v / top) * (HEIGHT - 6)).toFixed(1);
       // A lone point still shows: a zero-length segment with round caps.
       d += drawing ? `L${x} ${y}` : `M${x} ${y}h0.01`;
       drawing = true;

@@ -78,6 +78,7 @@ describe('demo web app in Chromium', () => {
     await alice.locator('#your-name').fill('Alice');
     await alice.locator('#lifetime').fill('10');
     await alice.locator('#lifetime-unit').selectOption({ label: 'minutes' });
+    await shot(alice, 'demo-start.png');
     await alice.locator('#create').click();
     await alice.locator('#link-panel').waitFor({ state: 'visible' });
     link = await alice.locator('#link').inputValue();
