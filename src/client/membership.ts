@@ -113,7 +113,8 @@ export interface MembershipJoin {
  * sharer of `options.name`, its replies to `membership.handshake`. Resolves
  * once the first reply was handed over; later replies keep flowing until
  * `close()`. Rejects with the server's code (`no-sharer`, ...) when the
- * first launch fails.
+ * first launch fails. One such join per client at a time: answerResponse
+ * does not say which launch it answers.
  */
 export function joinMembership(client: SignalingClient, membership: Membership, options: MembershipJoinOptions): Promise<MembershipJoin> {
   const uid = options.joinerUID ?? randomId();

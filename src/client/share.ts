@@ -85,7 +85,6 @@ export async function share(options: ShareLinkOptions): Promise<Sharer> {
 
 interface Waiter {
   resolve: (result: IteratorResult<SharedPeer>) => void;
-  reject: (error: unknown) => void;
 }
 
 /** Peers kept for a `peers()` iterator not yet asking; the oldest are dropped past this. */
@@ -268,7 +267,7 @@ export class Sharer extends Emitter<SharerEvents> implements AsyncIterable<Share
     const buffered = this.#buffer.shift();
     if (buffered) return Promise.resolve({ done: false, value: buffered });
     if (this.#ended && this.#pending.size === 0) return Promise.resolve({ done: true, value: undefined });
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve) => this.#waiters.push({ resolve }));
   }
 
   #deliver(peer: SharedPeer): void {
