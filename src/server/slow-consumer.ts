@@ -34,3 +34,20 @@ export function bufferedBytes(conn: object): number {
   if (typeof inFlight === 'number') total += inFlight;
   return total;
 }
+
+interface Closable {
+  close(discard?: boolean): void;
+  transport?: { socket?: { terminate?: unknown } };
+}
+
+/**
+ * Drops a slow consumer's connection at once, with everything queued for
+ * it. A polite close would wait for the client to read its buffer (which
+ * it does not), for a websocket close frame (ws waits 30 s) or for a last
+ * poll: until then the server would keep holding the buffer.
+ */
+export function cutOff(conn: object): void {
+  const ws = (conn as Closable).transport?.socket;
+  if (ws && typeof ws.terminate === 'function') (ws.terminate as () => void).call(ws);
+  (conn as Closable).close(true);
+}

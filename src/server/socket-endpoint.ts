@@ -18,7 +18,7 @@ import { RateLimiter, type Bucket } from './rate-limiter.js';
 import type { SharePolicy } from '../core/share-policy.js';
 import type { Admission, AddressState } from './admission.js';
 import { handshakeToken, type ShareAuth } from './share-auth.js';
-import { bufferedBytes } from './slow-consumer.js';
+import { bufferedBytes, cutOff } from './slow-consumer.js';
 
 type Ack = (result: unknown) => void;
 
@@ -173,6 +173,7 @@ export class SocketEndpoint {
     this.#metrics.slowConsumers.inc();
     this.#logger.warn({ socket: socket.id }, 'disconnecting a socket that does not read what it is sent');
     socket.disconnect(true);
+    cutOff(socket.conn);
     return false;
   }
 

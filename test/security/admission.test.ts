@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
+import { io, type Socket as ClientSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { addressKey, clientAddress, parseTrustedProxies } from '../../src/server/client-address.js';
 import type { RunningServer } from '../../src/server/server.js';
-import { connect, disconnectAll, eventually, request, startTestServer, type Settings, type TestSocket } from '../support/util.js';
+import { connect, disconnectAll, eventually, request, startTestServer, type Settings } from '../support/util.js';
 
 /** A raw engine.io long-polling handshake: status and body. */
 function pollingHandshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -48,13 +49,16 @@ function websocketHandshake(url: string, headers: Record<string, string> = {}): 
   });
 }
 
+const tried = new Set<ClientSocket>();
+
 /** Tries a socket.io connection; resolves with the socket or the connect_error message. */
-async function tryConnect(url: string, headers: Record<string, string> = {}): Promise<TestSocket | string> {
-  try {
-    return await connect(url, { extraHeaders: headers, timeout: 3000 });
-  } catch (error) {
-    return (error as Error).message;
-  }
+function tryConnect(url: string, headers: Record<string, string> = {}): Promise<ClientSocket | string> {
+  const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: headers });
+  tried.add(socket);
+  return new Promise((resolve) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (error) => resolve(error.message));
+  });
 }
 
 async function metric(server: RunningServer, line: string): Promise<number> {
@@ -72,7 +76,11 @@ describe('admission', () => {
     servers.push(server);
     return server;
   };
-  afterEach(() => disconnectAll());
+  afterEach(() => {
+    disconnectAll();
+    for (const socket of tried) socket.disconnect();
+    tried.clear();
+  });
   after(() => Promise.all(servers.map((s) => s.close())));
 
   it('refuses websocket upgrades and polling handshakes from an origin not listed, and counts them', async () => {
