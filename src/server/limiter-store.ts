@@ -20,6 +20,14 @@ export type LimiterBackend =
       client: unknown;
       redisPackage?: boolean;
       /**
+       * The cluster's REDIS_PREFIX: keys are `limit:<prefix><budget>:<address>`.
+       * They sit beside the prefix, not under it, because they outlive the
+       * clients by up to one window (10 s) by design, and everything under
+       * the prefix is gone when the last client left.
+       * @default 'sigserve:'
+       */
+      keyPrefix?: string;
+      /**
        * Longest wait for Redis before counting in memory instead, ms.
        * @default 500
        */
@@ -48,7 +56,8 @@ export type BudgetFactory = (options: BudgetOptions) => Budget;
 
 export function budgetFactory(backend: LimiterBackend): BudgetFactory {
   return (options) => {
-    const base = { keyPrefix: `sigserve:limit:${options.keyPrefix}`, points: options.points, duration: options.durationSeconds };
+    const prefix = backend.kind === 'redis' ? (backend.keyPrefix ?? 'sigserve:') : 'sigserve:';
+    const base = { keyPrefix: `limit:${prefix}${options.keyPrefix}`, points: options.points, duration: options.durationSeconds };
     const memory = new RateLimiterMemory(base);
     let limiter: RateLimiterAbstract | RLWrapperTimeouts = memory;
     if (backend.kind === 'redis') {

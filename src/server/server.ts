@@ -76,7 +76,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     connectRate: config.addressConnectRate,
     eventRate: config.addressEventRate,
-    budgets: budgetFactory(options.limiterBackend ?? (cluster ? { kind: 'redis', client: cluster.redis } : { kind: 'memory' })),
+    budgets: budgetFactory(
+      options.limiterBackend ?? (cluster ? { kind: 'redis', client: cluster.redis, keyPrefix: config.redisPrefix } : { kind: 'memory' }),
+    ),
     metrics: metrics.registry,
   });
   const endpoint = new SocketEndpoint({
