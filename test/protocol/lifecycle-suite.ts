@@ -137,8 +137,12 @@ export function lifecycleSuite(label: string, makeTopology: TopologyFactory): vo
         const s = await sharer('lc-un-noack');
         const joiner = await connect(topology.url('joiner'));
         s.emit('unshare', 'lc-un-noack');
+        // A fresh uid per attempt: one routed before the unshare landed would
+        // (rightly) keep its route and never see no-sharer.
+        let attempt = 0;
         await eventually(
-          async () => (await request<{ ok: boolean; error?: { code: string } }>(joiner, 'launch', 'lc-un-noack', 'w', 'x')).error?.code === 'no-sharer',
+          async () =>
+            (await request<{ ok: boolean; error?: { code: string } }>(joiner, 'launch', 'lc-un-noack', `w${attempt++}`, 'x')).error?.code === 'no-sharer',
           5000,
           'no-sharer after unshare',
         );
