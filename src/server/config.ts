@@ -105,7 +105,7 @@ const SETTINGS = {
   maxPendingPerSocket: {
     env: 'MAX_PENDING_PER_SOCKET',
     flag: 'max-pending-per-socket',
-    default: '256',
+    default: '128',
     help: 'Launches of one socket waiting to be routed at once',
     schema: int(1),
   },
