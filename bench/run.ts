@@ -8,7 +8,8 @@
  * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --heap-snapshot DIR (snapshot every server at the
- * idle point). See bench/profile.ts to read the profiles.
+ * idle point), --idle N (idle connections, default 10,000; 2,000 with
+ * --quick). See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
  * bounded: connections per scenario, time per worker, time for the whole
@@ -40,6 +41,7 @@ const { values: flags } = parseArgs({
     scenarios: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'heap-snapshot': { type: 'string' },
+    idle: { type: 'string' },
   },
   strict: true,
 });
@@ -52,7 +54,7 @@ const settings = {
   warmupMs: quick ? 1000 : 3000,
   measureMs: quick ? 2500 : 8000,
   churnMs: quick ? 2000 : 6000,
-  idle: quick ? 2000 : 10000,
+  idle: flags.idle ? Number(flags.idle) : quick ? 2000 : 10000,
   // Per server process: near what one process can hold under a 20,000-descriptor limit.
   idleMax: quick ? 0 : 19000,
   // The whole run stops by itself after this.
