@@ -1,5 +1,6 @@
 /**
- * Where the per-address budgets count: in this process without REDIS_URL,
+ * Where the per-address budgets count: in this process without REDIS_URL
+ * (a fixed window per key, as rate-limiter-flexible's memory store counts),
  * in Redis (rate-limiter-flexible's store, one counter per key for the
  * whole cluster) when the cluster's Redis client is handed in. Everything
  * above this file is the same in both modes.
@@ -9,7 +10,7 @@
  * this node instead, which still bounds a flood, node by node.
  * @module
  */
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 
 /** Where counters live. */
 export type LimiterBackend =
@@ -54,25 +55,62 @@ export interface Budget {
 /** Builds budgets on one backend. The composition root makes one per server. */
 export type BudgetFactory = (options: BudgetOptions) => Budget;
 
+/**
+ * The fixed-window counter of rate-limiter-flexible's memory store, without
+ * its timer per key: that store arms a 10 s Timeout for every client
+ * address that connects (about 170 bytes each, and every connection from a
+ * fresh address pays it). Here one timer sweeps ended windows, armed only
+ * while some key is counted, so an idle server holds no timer at all.
+ */
+class WindowBudget implements Budget {
+  readonly #points: number;
+  readonly #windowMs: number;
+  /** key -> [points spent, performance.now() when the window ends] */
+  readonly #windows = new Map<string, [spent: number, endsAt: number]>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(points: number, durationSeconds: number) {
+    this.#points = points;
+    this.#windowMs = durationSeconds * 1000;
+  }
+
+  spend(key: string, points: number): Promise<number> {
+    const now = performance.now();
+    let window = this.#windows.get(key);
+    if (window === undefined || window[1] <= now) {
+      this.#windows.set(key, (window = [0, now + this.#windowMs]));
+      this.#sweep ??= setTimeout(() => this.#sweepEnded(), this.#windowMs).unref();
+    }
+    window[0] += points;
+    return Promise.resolve(window[0] > this.#points ? Math.max(1, Math.ceil(window[1] - now)) : 0);
+  }
+
+  #sweepEnded(): void {
+    this.#sweep = undefined;
+    const now = performance.now();
+    for (const [key, window] of this.#windows) if (window[1] <= now) this.#windows.delete(key);
+    if (this.#windows.size > 0) this.#sweep = setTimeout(() => this.#sweepEnded(), this.#windowMs).unref();
+  }
+}
+
 export function budgetFactory(backend: LimiterBackend): BudgetFactory {
   return (options) => {
-    const prefix = backend.kind === 'redis' ? (backend.keyPrefix ?? 'sigserve:') : 'sigserve:';
+    if (backend.kind === 'memory') return new WindowBudget(options.points, options.durationSeconds);
+    const prefix = backend.keyPrefix ?? 'sigserve:';
     const base = { keyPrefix: `limit:${prefix}${options.keyPrefix}`, points: options.points, duration: options.durationSeconds };
+    // Counts only while Redis is slow or away (per-key timers then are fine).
     const memory = new RateLimiterMemory(base);
-    let limiter: RateLimiterAbstract | RLWrapperTimeouts = memory;
-    if (backend.kind === 'redis') {
-      const redis = new RateLimiterRedis({
-        ...base,
-        storeClient: backend.client,
-        useRedisPackage: backend.redisPackage ?? false,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: memory,
-        // A key already over budget is refused here without asking Redis
-        // again until its window ends: a flood costs Redis nothing.
-        inMemoryBlockOnConsumed: options.points,
-      });
-      limiter = new RLWrapperTimeouts({ limiter: redis, timeoutMs: backend.timeoutMs ?? 500, insuranceLimiter: memory });
-    }
+    const redis = new RateLimiterRedis({
+      ...base,
+      storeClient: backend.client,
+      useRedisPackage: backend.redisPackage ?? false,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: memory,
+      // A key already over budget is refused here without asking Redis
+      // again until its window ends: a flood costs Redis nothing.
+      inMemoryBlockOnConsumed: options.points,
+    });
+    const limiter = new RLWrapperTimeouts({ limiter: redis, timeoutMs: backend.timeoutMs ?? 500, insuranceLimiter: memory });
     return {
       async spend(key, points) {
         try {
