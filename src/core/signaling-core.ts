@@ -99,22 +99,39 @@ interface RouteEnd {
   peer: SocketId;
 }
 
+/**
+ * The map every socket reads until it stores something: most sockets never
+ * share or launch, and four empty Maps cost ~0.9 KB per idle connection.
+ * Writing to it is a bug, so it throws.
+ */
+const none: Map<never, never> = new (class extends Map<never, never> {
+  override set(): never {
+    throw new Error('write to the shared empty map: use LocalSocket.own()');
+  }
+})();
+
 class LocalSocket {
-  readonly shares = new Map<ShareName, LocalShare>();
+  shares: Map<ShareName, LocalShare> = none;
   /** Routes where this socket is the joiner, oldest first. */
-  readonly asJoiner = new Map<string, RouteEnd>();
+  asJoiner: Map<string, RouteEnd> = none;
   /** Routes where this socket is the sharer. */
-  readonly asSharer = new Map<string, RouteEnd>();
+  asSharer: Map<string, RouteEnd> = none;
   /** For the 2-argument answer: joinerUID -> key of its latest route here. */
-  readonly latestByUid = new Map<JoinerUID, string>();
+  latestByUid: Map<JoinerUID, string> = none;
   /** Launches waiting for the registry; later launches queue behind them. */
   routing = 0;
-  queue: Promise<unknown> = Promise.resolve();
+  queue: Promise<unknown> = done;
   closed = false;
   constructor(
     readonly id: SocketId,
     readonly policy: SharePolicy | undefined,
   ) {}
+
+  /** One of its maps, to write to: created on the first write. */
+  own<K extends 'shares' | 'asJoiner' | 'asSharer' | 'latestByUid'>(map: K): this[K] {
+    if (this[map] === none) this[map] = new Map() as this[K];
+    return this[map];
+  }
 }
 
 // Length-prefixed, so no choice of name and uid can collide with another.
@@ -207,7 +224,7 @@ export class SignalingCore {
       joins: previous?.joins ?? 0,
     };
     // Local state first, so an unshare sent right after this share sees it.
-    socket.shares.set(name, share);
+    socket.own('shares').set(name, share);
     try {
       await this.#registry.addShare(name, socketId, { expiresAt, maxJoins });
     } catch (error) {
@@ -352,7 +369,7 @@ export class SignalingCore {
       }
       if (!outcome.ok) throw new SignalingError(outcome.code);
       route = { name, uid, peer: outcome.sharer };
-      socket.asJoiner.set(key, route);
+      socket.own('asJoiner').set(key, route);
       if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) this.#evictOldestRoute(socket);
     }
     this.#sendLaunch(socket.id, route, message);
@@ -410,7 +427,7 @@ export class SignalingCore {
         ...previous,
         timer: this.#clock.schedule(previous.expiresAt - this.#clock.now(), () => this.#expire(socket, name, restored)),
       };
-      socket.shares.set(name, restored);
+      socket.own('shares').set(name, restored);
       return;
     }
     socket.shares.delete(name);
@@ -440,11 +457,11 @@ export class SignalingCore {
         }
         const known = socket.asSharer.get(key);
         if (!known || known.peer !== message.joiner) {
-          socket.asSharer.set(key, { name: message.name, uid: message.uid, peer: message.joiner });
+          socket.own('asSharer').set(key, { name: message.name, uid: message.uid, peer: message.joiner });
           const share = socket.shares.get(message.name);
           if (share) share.joins++;
         }
-        socket.latestByUid.set(message.uid, key);
+        socket.own('latestByUid').set(message.uid, key);
         this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);
         this.#sink.launchResponse(target, message.uid, message.message);
         return;
