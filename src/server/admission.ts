@@ -15,6 +15,7 @@
  * until its window ends.
  * @module
  */
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
@@ -56,10 +57,43 @@ export interface AddressState {
 
 export type RefusalReason = 'origin' | 'capacity' | 'address-capacity' | 'rate-limited';
 
+/**
+ * What remains of the request a connection began with, once admitted: all
+ * socket.io reads to build a socket's `handshake` (for every namespace
+ * connection, also a later one on the same engine.io connection) and the
+ * TCP socket. engine.io otherwise keeps the whole IncomingMessage alive for
+ * the connection's life (its stream state, raw header list and response
+ * header map: about 1 KB per idle connection). The limits' client address
+ * was read before this, in `watch`.
+ */
+function upgradeRequestStub(req: IncomingMessage): IncomingMessage {
+  const { headers, url, socket } = req;
+  const stub = { headers, url, socket, connection: socket, _query: (req as { _query?: unknown })._query };
+  return stub as unknown as IncomingMessage;
+}
+
+/**
+ * engine.io answers a websocket upgrade through a WebSocketResponse (for
+ * engine middlewares, which this server does not use) that stays subscribed
+ * to the TCP socket's 'close' for the connection's life, and keeps the
+ * upgrade request alive with it. Its listener is recognized by its source;
+ * test/security/admission.test.ts fails if a new engine.io stops matching.
+ */
+function releaseUpgradeResponse(socket: EventEmitter | undefined): void {
+  if (!socket) return;
+  for (const listener of socket.rawListeners('close') as { listener?: () => void }[]) {
+    if (listener.listener && listener.listener.name === '' && String(listener.listener) === '() => this.emit("close")') {
+      socket.removeListener('close', listener.listener);
+    }
+  }
+}
+
 /** The engine.io socket as far as admission needs it. */
 interface EngineSocketLike {
   request: IncomingMessage;
+  transport?: { name: string };
   once(event: 'close', listener: () => void): unknown;
+  once(event: 'upgrade', listener: (transport: { socket?: { _socket?: EventEmitter } }) => void): unknown;
 }
 
 interface EngineLike {
@@ -126,6 +160,10 @@ export class Admission {
     this.#engine = engine;
     engine.on('connection', (conn) => {
       const key = this.#byRequest.get(conn.request) ?? addressKey(clientAddress(conn.request, this.#options.trustedProxies));
+      releaseUpgradeResponse(conn.request.socket);
+      conn.request = upgradeRequestStub(conn.request);
+      // A polling connection upgraded later holds its upgrade request the same way.
+      if (conn.transport?.name === 'polling') conn.once('upgrade', (transport) => releaseUpgradeResponse(transport.socket?._socket));
       let state = this.#states.get(key);
       if (!state) this.#states.set(key, (state = { key, connections: 0, pending: 0, blockedUntil: 0 }));
       state.connections++;

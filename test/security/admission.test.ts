@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { addressKey, clientAddress, parseTrustedProxies } from '../../src/server/client-address.js';
@@ -152,6 +154,41 @@ describe('admission', () => {
     assert.ok(limited > 0, 'the address is rate-limited within 180 events');
     assert.deepEqual(await request(bystander, 'unshare', 'nothing'), { ok: true, names: [] });
     for (const socket of sockets) assert.equal(socket.connected, true, 'refused, not disconnected');
+  });
+
+  it('lets go of the upgrade request once admitted, keeping what handshakes read', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const server = await start({ trustedProxies: 'loopback' });
+    // Every request engine.io answered, websocket upgrades of polling sessions included.
+    const requests: WeakRef<IncomingMessage>[] = [];
+    server.io.engine.on('headers', (_headers: unknown, req: IncomingMessage) => requests.push(new WeakRef(req)));
+    const seen: { header: unknown; token: unknown; address: string }[] = [];
+    server.io.on('connection', (socket) => {
+      seen.push({ header: socket.handshake.headers['x-forwarded-for'], token: socket.handshake.query['token'], address: socket.handshake.address });
+    });
+    const ws = await connect(server.url, { extraHeaders: from('192.0.2.90'), query: { token: 'a' } });
+    const upgraded = await connect(server.url, { transports: ['polling', 'websocket'], extraHeaders: from('192.0.2.91'), query: { token: 'b' } });
+    await eventually(() => upgraded.io.engine.transport.name === 'websocket', 5000, 'the polling client upgrades');
+    assert.deepEqual(
+      seen.map((s) => [s.header, s.token]),
+      [
+        ['192.0.2.90', 'a'],
+        ['192.0.2.91', 'b'],
+      ],
+    );
+    assert.ok(requests.length >= 3, 'the websocket handshake, the polling handshake and its upgrade were seen');
+    await eventually(
+      () => {
+        gc();
+        return requests.every((r) => r.deref() === undefined);
+      },
+      5000,
+      'no request is held for an open connection',
+    );
+    // The connections still work, and the per-address count still knows them.
+    assert.deepEqual(await request(ws, 'unshare', 'nothing'), { ok: true, names: [] });
+    assert.deepEqual(await request(upgraded, 'unshare', 'nothing'), { ok: true, names: [] });
   });
 });
 
