@@ -25,7 +25,13 @@ const sockets = new Set<TestSocket>();
 export async function connect(url: string, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<TestSocket> {
   const socket: TestSocket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, ...options });
   sockets.add(socket);
-  if (!socket.connected) await waitFor(socket, 'connect');
+  if (!socket.connected) {
+    // A refused connection fails at once, with the server's reason.
+    await Promise.race([
+      waitFor(socket, 'connect'),
+      waitFor<[Error]>(socket, 'connect_error').then(([error]) => Promise.reject(error)),
+    ]);
+  }
   return socket;
 }
 
