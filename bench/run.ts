@@ -9,7 +9,11 @@
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
- * --quick). See bench/profile.ts to read the profiles.
+ * --quick). --scenarios scale (part of the full run): a cluster of
+ * --scale-nodes N sigserve nodes (default 6) behind Redis holds
+ * --scale-total N idle connections (default 100,000) while pairs relay
+ * handshakes across nodes; written to scale.md, which RESULTS.md includes.
+ * See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
  * bounded: connections per scenario, time per worker, time for the whole
@@ -26,6 +30,7 @@ import { GENERATOR_CPU, killAll, ROOT, sleep, track } from './lib/procs.js';
 import { renderPng, svgSize, writeResults, type RunInfo, type ServerRun } from './lib/report.js';
 import { ClusterUnavailable, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
 import type { WorkerJob, WorkerReply, WorkerRequest } from './lib/worker.js';
+import { runScale, writeScale } from './lib/scale.js';
 
 const WORKER = join(ROOT, 'bench', 'lib', 'worker.ts');
 /** One generator process holds at most this many connections (the limit is 20,000 descriptors). */
@@ -42,6 +47,8 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     'heap-snapshot': { type: 'string' },
     idle: { type: 'string' },
+    'scale-total': { type: 'string' },
+    'scale-nodes': { type: 'string' },
   },
   strict: true,
 });
@@ -57,10 +64,14 @@ const settings = {
   idle: flags.idle ? Number(flags.idle) : quick ? 2000 : 10000,
   // Per server process: near what one process can hold under a 20,000-descriptor limit.
   idleMax: quick ? 0 : 19000,
+  scaleTotal: Number(flags['scale-total'] ?? 100000),
+  scaleNodes: Number(flags['scale-nodes'] ?? 6),
   // The whole run stops by itself after this.
   limitMs: (quick ? 15 : 150) * 60_000,
 };
-const scenarios = new Set((flags.scenarios ?? 'pairs,trickle,churn,idle').split(','));
+const scenarios = new Set((flags.scenarios ?? (quick ? 'pairs,trickle,churn,idle' : 'pairs,trickle,churn,idle,scale')).split(','));
+/** Scenarios run once per server; `scale` runs once per run, on its own cluster. */
+const perServer = ['pairs', 'trickle', 'churn', 'idle'].some((s) => scenarios.has(s));
 const outDir = resolve(flags.out ?? join(ROOT, 'bench'));
 const only = flags.only ? new Set(flags.only.split(',') as ServerKey[]) : undefined;
 const nodeFlags = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof'])] : [];
@@ -327,7 +338,7 @@ async function main(): Promise<void> {
     raisedLimits: { ...RAISED_LIMITS },
   };
 
-  for (let rep = 0; rep < settings.reps; rep++) {
+  for (let rep = 0; rep < (perServer ? settings.reps : 0); rep++) {
     // A rotated order each repetition, so no server always runs first or last.
     const order = specs.map((_, i) => (i + rep) % specs.length);
     for (const i of order) {
@@ -349,8 +360,33 @@ async function main(): Promise<void> {
     }
   }
 
-  info.minutes = (Date.now() - startedAt.getTime()) / 60000;
   mkdirSync(outDir, { recursive: true });
+  if (scenarios.has('scale')) {
+    const at = new Date();
+    log(`scale: ${settings.scaleTotal} idle connections over ${settings.scaleNodes} sigserve nodes behind Redis`);
+    try {
+      const result = await runScale({
+        total: settings.scaleTotal,
+        nodes: settings.scaleNodes,
+        perWorker: 10000,
+        pairs: 20,
+        measureMs: settings.measureMs,
+        nodeFlags,
+        newWorker: () => new Worker(),
+        log,
+      });
+      writeScale(outDir, result, at);
+      log(`wrote ${join(outDir, 'scale.md')}`);
+    } catch (error) {
+      log(`scale scenario failed: ${(error as Error).message.split('\n')[0]}`);
+      if (!perServer) process.exitCode = 1;
+    }
+  }
+  if (!perServer) {
+    killAll();
+    return;
+  }
+  info.minutes = (Date.now() - startedAt.getTime()) / 60000;
   const files = writeResults(outDir, info, runs);
   const svg = readFileSync(files.svg, 'utf8');
   const { width, height } = svgSize(svg);

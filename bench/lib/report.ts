@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServerKey } from './targets.js';
 
@@ -252,6 +252,10 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     ),
     '',
   );
+
+  // Written by the scale scenario (bench/lib/scale.ts), which runs apart from the per-server tables.
+  const scale = join(dirname(previous), 'scale.md');
+  if (existsSync(scale)) lines.push(readFileSync(scale, 'utf8').trimEnd(), '');
 
   lines.push(
     '## Method',
