@@ -176,6 +176,8 @@ export class SignalingCore {
     if (!socket) return;
     socket.closed = true;
     this.#sockets.delete(socketId);
+    // Most sockets never shared nor launched: nothing to undo, nobody to tell.
+    if (socket.shares === none && socket.asSharer === none && socket.asJoiner === none) return;
     const pending: Promise<void>[] = [];
     const unshared: Promise<void>[] = [];
     for (const [name, share] of socket.shares) {
