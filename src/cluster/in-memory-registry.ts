@@ -36,7 +36,8 @@ export class InMemoryRegistry implements Registry {
     if (sharers.size === 0) this.#shares.delete(name);
   }
 
-  async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome> {
+  // Synchronous: the core relays a first launch in the same call (no Promise).
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): RouteOutcome | Promise<RouteOutcome> {
     let routes = this.#routes.get(name);
     const existing = routes?.get(uid);
     if (existing) {
@@ -44,28 +45,34 @@ export class InMemoryRegistry implements Registry {
     }
     const sharers = this.#shares.get(name);
     if (!sharers) return { ok: false, code: 'no-sharer' };
-    const open: [SocketId, ShareRecord][] = [];
+    // Two passes over the sharers instead of collecting the open ones in an
+    // array on every first launch: a name nearly always has one sharer.
+    let open = 0;
     let live = false;
-    for (const entry of sharers) {
-      const record = entry[1];
+    for (const record of sharers.values()) {
       if (record.expiresAt <= now) continue;
       live = true;
-      if (record.maxJoins === undefined || record.joins < record.maxJoins) open.push(entry);
+      if (record.maxJoins === undefined || record.joins < record.maxJoins) open++;
     }
-    if (open.length === 0) return { ok: false, code: live ? 'share-full' : 'no-sharer' };
-    const [sharer, record] = open[Math.floor(Math.random() * open.length)]!;
-    record.joins++;
-    if (!routes) this.#routes.set(name, (routes = new Map()));
-    routes.set(uid, { sharer, joiner });
-    this.#routeCount++;
-    return { ok: true, sharer, fresh: true };
+    if (open === 0) return { ok: false, code: live ? 'share-full' : 'no-sharer' };
+    let pick = open === 1 ? 0 : Math.floor(Math.random() * open);
+    for (const [sharer, record] of sharers) {
+      if (record.expiresAt <= now || (record.maxJoins !== undefined && record.joins >= record.maxJoins)) continue;
+      if (pick-- > 0) continue;
+      record.joins++;
+      if (!routes) this.#routes.set(name, (routes = new Map()));
+      routes.set(uid, { sharer, joiner });
+      this.#routeCount++;
+      return { ok: true, sharer, fresh: true };
+    }
+    throw new Error('unreachable: an open sharer was counted');
   }
 
   async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {
     return this.#routes.get(name)?.get(uid);
   }
 
-  async removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): Promise<void> {
+  removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): void {
     const routes = this.#routes.get(name);
     if (routes?.get(uid)?.joiner !== joiner) return;
     routes.delete(uid);

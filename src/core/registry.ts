@@ -22,13 +22,18 @@ export interface Registry {
    * Atomically routes a joiner: an existing route of the same joiner is
    * reused; one of another socket yields `uid-taken`; otherwise a random
    * unexpired sharer with room is chosen, its join count increased and the
-   * route recorded.
+   * route recorded. A registry that can answer at once (in memory) returns
+   * the outcome itself: the core then relays the launch in the same call,
+   * with no Promise or microtask per launch.
    */
-  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome>;
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): RouteOutcome | Promise<RouteOutcome>;
   /** The route of (name, uid), if any. */
   lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined>;
-  /** Removes the route of (name, uid) if it still belongs to `joiner`. */
-  removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): Promise<void>;
+  /**
+   * Removes the route of (name, uid) if it still belongs to `joiner`; may
+   * return nothing when done at once (in memory), like `route`.
+   */
+  removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): void | Promise<void>;
   counts(): Promise<RegistryCounts>;
   close(): Promise<void>;
 }

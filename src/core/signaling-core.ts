@@ -15,7 +15,7 @@ import type { Delivery } from './delivery.js';
 import type { Registry, RegistryCounts, RegistrySnapshot } from './registry.js';
 import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
-import type { DeliveryMessage, JoinerUID, ShareName, SignalMessage, SocketId } from './types.js';
+import type { DeliveryMessage, JoinerUID, RouteOutcome, ShareName, SignalMessage, SocketId } from './types.js';
 
 /** Events the core asks the protocol endpoint to send to one of its sockets. */
 export interface SocketSink {
@@ -110,14 +110,21 @@ const none: Map<never, never> = new (class extends Map<never, never> {
   }
 })();
 
+interface UidRoutes {
+  /** Key of the latest route of the uid in `asSharer`. */
+  latest: string;
+  /** Routes of the uid in `asSharer`: a route is forgotten without a scan unless others remain. */
+  count: number;
+}
+
 class LocalSocket {
   shares: Map<ShareName, LocalShare> = none;
   /** Routes where this socket is the joiner, oldest first. */
   asJoiner: Map<string, RouteEnd> = none;
   /** Routes where this socket is the sharer. */
   asSharer: Map<string, RouteEnd> = none;
-  /** For the 2-argument answer: joinerUID -> key of its latest route here. */
-  latestByUid: Map<JoinerUID, string> = none;
+  /** For the 2-argument answer: joinerUID -> its latest route here, and how many it has. */
+  latestByUid: Map<JoinerUID, UidRoutes> = none;
   /** Launches waiting for the registry; later launches queue behind them. */
   routing = 0;
   queue: Promise<unknown> = done;
@@ -178,7 +185,7 @@ export class SignalingCore {
     this.#sockets.delete(socketId);
     // Most sockets never shared nor launched: nothing to undo, nobody to tell.
     if (socket.shares === none && socket.asSharer === none && socket.asJoiner === none) return;
-    const pending: Promise<void>[] = [];
+    const pending: (void | Promise<void>)[] = [];
     const unshared: Promise<void>[] = [];
     for (const [name, share] of socket.shares) {
       share.timer.cancel();
@@ -251,26 +258,45 @@ export class SignalingCore {
    * is routed by the registry, later ones follow the same route, in order.
    */
   launch(socketId: SocketId, name: ShareName, uid: JoinerUID, message: SignalMessage): Promise<void> {
-    const socket = this.#socket(socketId);
-    if (socket.routing === 0) {
-      const route = socket.asJoiner.get(routeKey(name, uid));
-      if (route) {
-        try {
-          this.#sendLaunch(socketId, route, message);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return done;
-      }
+    try {
+      return this.relayLaunch(socketId, name, uid, message) ?? done;
+    } catch (error) {
+      return Promise.reject(error);
     }
+  }
+
+  /**
+   * `launch` for the protocol endpoint's hot path: relays at once and
+   * returns undefined when the route is known or the registry answers at
+   * once (in memory), so a launch costs no Promise; returns a Promise when
+   * it must wait for the registry. Throws a SignalingError when it fails at
+   * once.
+   */
+  relayLaunch(socketId: SocketId, name: ShareName, uid: JoinerUID, message: SignalMessage): Promise<void> | undefined {
+    const socket = this.#socket(socketId);
     const pendingCap = this.#limits.maxPendingPerSocket;
-    if (pendingCap !== undefined && socket.routing >= pendingCap) {
-      return Promise.reject(new SignalingError('rate-limited', `at most ${pendingCap} launches may wait for routing at once`));
+    let routing: Promise<RouteOutcome> | undefined;
+    // With nothing waiting for the registry, nothing can overtake this launch.
+    if (socket.routing === 0) {
+      const key = routeKey(name, uid);
+      let route = socket.asJoiner.get(key);
+      if (!route) {
+        if (pendingCap !== undefined && pendingCap <= 0) throw this.#tooManyPending(pendingCap);
+        const outcome = this.#registry.route(name, uid, socketId, this.#clock.now());
+        if (outcome instanceof Promise) routing = outcome;
+        else route = this.#adoptRoute(socket, key, name, uid, outcome);
+      }
+      if (route) {
+        this.#sendLaunch(socketId, route, message);
+        return undefined;
+      }
+    } else if (pendingCap !== undefined && socket.routing >= pendingCap) {
+      throw this.#tooManyPending(pendingCap);
     }
     socket.routing++;
     const run = async (): Promise<void> => {
       try {
-        await this.#routeAndLaunch(socket, name, uid, message);
+        await this.#routeAndLaunch(socket, name, uid, message, routing);
       } finally {
         socket.routing--;
       }
@@ -281,17 +307,27 @@ export class SignalingCore {
   }
 
   /** Relays a sharer's message to a joiner routed to it. */
-  async answer(socketId: SocketId, name: ShareName | undefined, uid: JoinerUID, message: SignalMessage): Promise<void> {
+  answer(socketId: SocketId, name: ShareName | undefined, uid: JoinerUID, message: SignalMessage): Promise<void> {
+    try {
+      return this.relayAnswer(socketId, name, uid, message) ?? done;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** `answer` for the hot path, as `relayLaunch`: undefined when relayed at once. */
+  relayAnswer(socketId: SocketId, name: ShareName | undefined, uid: JoinerUID, message: SignalMessage): Promise<void> | undefined {
     const socket = this.#socket(socketId);
     const route = this.#sharerRoute(socket, name, uid);
-    if (route) {
-      this.#ensureReachable(route.peer);
-      const sentAt = this.#clock.now();
-      this.#delivery.send(route.peer, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
-      return;
-    }
-    // Not ours: say whether the joiner exists at all (only to someone who
-    // already knows both the name and the uid).
+    if (!route) return this.#unroutedAnswer(socket, name, uid);
+    this.#ensureReachable(route.peer);
+    const sentAt = this.#clock.now();
+    this.#delivery.send(route.peer, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
+    return undefined;
+  }
+
+  /** Not ours: says whether the joiner exists at all (only to someone who already knows both the name and the uid). */
+  async #unroutedAnswer(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): Promise<void> {
     const names = name === undefined ? [...socket.shares.keys()] : [name];
     for (const n of names) {
       if (await this.#registry.lookupRoute(n, uid)) throw new SignalingError('not-sharer');
@@ -359,22 +395,33 @@ export class SignalingCore {
     return socket;
   }
 
-  async #routeAndLaunch(socket: LocalSocket, name: ShareName, uid: JoinerUID, message: SignalMessage): Promise<void> {
+  /** `routing`: the registry's answer when it was already asked. */
+  async #routeAndLaunch(socket: LocalSocket, name: ShareName, uid: JoinerUID, message: SignalMessage, routing?: Promise<RouteOutcome>): Promise<void> {
     const key = routeKey(name, uid);
     let route = socket.asJoiner.get(key);
     if (!route) {
-      const outcome = await this.#registry.route(name, uid, socket.id, this.#clock.now());
+      const outcome = await (routing ?? this.#registry.route(name, uid, socket.id, this.#clock.now()));
       if (socket.closed) {
         // Disconnected while the registry answered: undo what it recorded.
         if (outcome.ok) await this.#registry.removeRoute(name, uid, socket.id);
         return;
       }
-      if (!outcome.ok) throw new SignalingError(outcome.code);
-      route = { name, uid, peer: outcome.sharer };
-      socket.own('asJoiner').set(key, route);
-      if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) this.#evictOldestRoute(socket);
+      route = this.#adoptRoute(socket, key, name, uid, outcome);
     }
     this.#sendLaunch(socket.id, route, message);
+  }
+
+  #tooManyPending(cap: number): SignalingError {
+    return new SignalingError('rate-limited', `at most ${cap} launches may wait for routing at once`);
+  }
+
+  /** Records the route the registry gave a joiner (throws its refusal). */
+  #adoptRoute(socket: LocalSocket, key: string, name: ShareName, uid: JoinerUID, outcome: RouteOutcome): RouteEnd {
+    if (!outcome.ok) throw new SignalingError(outcome.code);
+    const route: RouteEnd = { name, uid, peer: outcome.sharer };
+    socket.own('asJoiner').set(key, route);
+    if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) this.#evictOldestRoute(socket);
+    return route;
   }
 
   #sendLaunch(joiner: SocketId, route: RouteEnd, message: SignalMessage): void {
@@ -392,17 +439,22 @@ export class SignalingCore {
 
   #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {
     if (name !== undefined) return socket.asSharer.get(routeKey(name, uid));
-    const key = socket.latestByUid.get(uid);
-    return key === undefined ? undefined : socket.asSharer.get(key);
+    const routes = socket.latestByUid.get(uid);
+    return routes === undefined ? undefined : socket.asSharer.get(routes.latest);
   }
 
   #forgetSharerRoute(socket: LocalSocket, key: string, uid: JoinerUID): void {
     socket.asSharer.delete(key);
-    if (socket.latestByUid.get(uid) !== key) return;
-    socket.latestByUid.delete(uid);
+    const routes = socket.latestByUid.get(uid);
+    if (!routes) return;
+    if (--routes.count === 0) {
+      socket.latestByUid.delete(uid);
+      return;
+    }
+    if (routes.latest !== key) return;
     // Another route of the same uid (under another name) becomes the latest.
     for (const [other, route] of socket.asSharer) {
-      if (route.uid === uid) socket.latestByUid.set(uid, other);
+      if (route.uid === uid) routes.latest = other;
     }
   }
 
@@ -443,8 +495,9 @@ export class SignalingCore {
     }
   }
 
-  #background(operation: string, work: Promise<unknown>): void {
-    work.catch((error: unknown) => this.#observer?.backgroundFailed(operation, error));
+  /** `work` is undefined when the registry did it at once (in memory). */
+  #background(operation: string, work: void | Promise<unknown>): void {
+    work?.catch((error: unknown) => this.#observer?.backgroundFailed(operation, error));
   }
 
   #receive(target: SocketId, message: DeliveryMessage): void {
@@ -458,12 +511,15 @@ export class SignalingCore {
           return;
         }
         const known = socket.asSharer.get(key);
+        let routes = socket.latestByUid.get(message.uid);
+        if (!routes) socket.own('latestByUid').set(message.uid, (routes = { latest: key, count: 0 }));
         if (!known || known.peer !== message.joiner) {
           socket.own('asSharer').set(key, { name: message.name, uid: message.uid, peer: message.joiner });
+          if (!known) routes.count++;
           const share = socket.shares.get(message.name);
           if (share) share.joins++;
         }
-        socket.own('latestByUid').set(message.uid, key);
+        routes.latest = key;
         this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);
         this.#sink.launchResponse(target, message.uid, message.message);
         return;

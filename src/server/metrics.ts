@@ -13,6 +13,11 @@ export class ServerMetrics {
   readonly errors: Counter<'code'>;
   readonly latency: Histogram<'kind'>;
   readonly slowConsumers: Counter;
+  // Label children bound once: recordRelay runs for every relayed message.
+  readonly #relayedLaunch: { inc(): void };
+  readonly #relayedAnswer: { inc(): void };
+  readonly #latencyLaunch: { observe(value: number): void };
+  readonly #latencyAnswer: { observe(value: number): void };
 
   constructor(stats: () => CoreStats) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sigserve_' });
@@ -67,11 +72,16 @@ export class ServerMetrics {
     for (const kind of ['launch', 'answer']) {
       this.relayed.inc({ kind }, 0);
     }
+    this.#relayedLaunch = this.relayed.labels('launch');
+    this.#relayedAnswer = this.relayed.labels('answer');
+    this.#latencyLaunch = this.latency.labels('launch');
+    this.#latencyAnswer = this.latency.labels('answer');
   }
 
   recordRelay(kind: 'launch' | 'answer', latencyMs: number): void {
-    this.relayed.inc({ kind });
-    this.latency.observe({ kind }, Math.max(0, latencyMs) / 1000);
+    const launch = kind === 'launch';
+    (launch ? this.#relayedLaunch : this.#relayedAnswer).inc();
+    (launch ? this.#latencyLaunch : this.#latencyAnswer).observe(Math.max(0, latencyMs) / 1000);
   }
 
   recordError(code: ErrorCode): void {

@@ -13,6 +13,7 @@ import type { ClientEventName, SignalingErrorBody } from '../protocol/events.js'
 import { MAX_NAME_LENGTH, MAX_UID_LENGTH } from '../protocol/events.js';
 import type { Logger } from './logger.js';
 import { fitsIn } from './message-size.js';
+import { valueOf } from '../core/raw-json.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter, type Bucket } from './rate-limiter.js';
 import type { SharePolicy } from '../core/share-policy.js';
@@ -191,6 +192,10 @@ export class SocketEndpoint {
       this.#fail(socket, event, ack, new SignalingError('rate-limited'), {});
       return;
     }
+    if (event === 'launch' || event === 'answer') {
+      this.#relay(socket, event, args, ack);
+      return;
+    }
     const parsed: Parsed = {};
     try {
       const outcome = this.#dispatch(socket, event, args, parsed);
@@ -203,8 +208,8 @@ export class SocketEndpoint {
     }
   }
 
-  /** Validates one event's arguments and hands it to the core. Throws SignalingError on bad input. */
-  #dispatch(socket: Socket, event: ClientEventName, args: unknown[], parsed: Parsed): Promise<object> {
+  /** Validates share / unshare arguments and hands them to the core. Throws SignalingError on bad input. */
+  #dispatch(socket: Socket, event: 'share' | 'unshare', args: unknown[], parsed: Parsed): Promise<object> {
     switch (event) {
       case 'share': {
         // share(options) is accepted as share(undefined, options).
@@ -218,45 +223,54 @@ export class SocketEndpoint {
         parsed.name = name ?? undefined;
         return this.#core.unshare(this.#prefix + socket.id, name ?? undefined).then((names) => ({ names }));
       }
-      case 'launch': {
-        const [name, uid, message] = this.#relayArgs(args, parsed, 'launch(name, joinerUID, message) or launch(name, message)', true);
-        const joinerUID = uid ?? socket.id;
-        return this.#core.launch(this.#prefix + socket.id, name!, joinerUID, message).then(() => ({ joinerUID }));
-      }
-      case 'answer': {
-        const [name, uid, message] = this.#relayArgs(args, parsed, 'answer(name, joinerUID, message) or answer(joinerUID, message)', false);
-        return this.#core.answer(this.#prefix + socket.id, name, uid!, message).then(() => ({}));
-      }
     }
   }
 
   /**
-   * The 3-argument form (name, joinerUID, message) or the 2-argument one:
-   * (name, message) for launch, (joinerUID, message) for answer.
+   * launch and answer, the hot path: the 3-argument form (name, joinerUID,
+   * message) or the 2-argument one: (name, message) for launch, (joinerUID,
+   * message) for answer. No Promise, closure or result object is made when
+   * the core relays at once and no ack is asked for.
    */
-  #relayArgs(args: unknown[], parsed: Parsed, usage: string, shortHasName: boolean): [ShareName | undefined, JoinerUID | undefined, unknown] {
+  #relay(socket: Socket, event: 'launch' | 'answer', args: unknown[], ack: Ack | undefined): void {
+    const launch = event === 'launch';
+    const usage = launch ? launchUsage : answerUsage;
     let name: ShareName | undefined;
     let uid: JoinerUID | undefined;
-    let message: unknown;
-    if (args.length === 3) {
-      name = parse(nameSchema, args[0], usage, 'name');
-      parsed.name = name;
-      uid = parse(uidSchema, args[1], usage, 'joinerUID');
-      message = args[2];
-    } else if (args.length === 2) {
-      if (shortHasName) name = parse(nameSchema, args[0], usage, 'name');
-      else uid = parse(uidSchema, args[0], usage, 'joinerUID');
-      message = args[1];
-    } else {
-      throw new SignalingError('bad-request', `expected ${usage}, got ${args.length} argument(s)`);
+    let joinerUID: JoinerUID;
+    let outcome: Promise<void> | undefined;
+    try {
+      let message: unknown;
+      if (args.length === 3) {
+        name = checkName(args[0], usage);
+        uid = checkUid(args[1], usage);
+        message = args[2];
+      } else if (args.length === 2) {
+        if (launch) name = checkName(args[0], usage);
+        else uid = checkUid(args[0], usage);
+        message = args[1];
+      } else {
+        throw new SignalingError('bad-request', `expected ${usage}, got ${args.length} argument(s)`);
+      }
+      if (message === undefined) throw new SignalingError('bad-request', `expected ${usage}: message is missing`);
+      if (!fitsIn(valueOf(message), this.#maxMessageSize)) {
+        throw new SignalingError('too-large', `message exceeds the maximum of ${this.#maxMessageSize} bytes`);
+      }
+      const id = this.#prefix + socket.id;
+      joinerUID = uid ?? socket.id;
+      outcome = launch ? this.#core.relayLaunch(id, name!, joinerUID, message) : this.#core.relayAnswer(id, name, uid!, message);
+    } catch (error) {
+      this.#fail(socket, event, ack, error, { name, uid });
+      return;
     }
-    parsed.name = name;
-    parsed.uid = uid;
-    if (message === undefined) throw new SignalingError('bad-request', `expected ${usage}: message is missing`);
-    if (!fitsIn(message, this.#maxMessageSize)) {
-      throw new SignalingError('too-large', `message exceeds the maximum of ${this.#maxMessageSize} bytes`);
+    if (outcome === undefined) {
+      ack?.(launch ? { ok: true, joinerUID } : { ok: true });
+      return;
     }
-    return [name, uid, message];
+    outcome.then(
+      () => ack?.(launch ? { ok: true, joinerUID } : { ok: true }),
+      (error: unknown) => this.#fail(socket, event, ack, error, { name, uid }),
+    );
   }
 
   #fail(socket: Socket, event: ClientEventName, ack: Ack | undefined, error: unknown, parsed: Parsed): void {
@@ -276,6 +290,16 @@ export class SocketEndpoint {
     ack?.({ ok: false, error: { code: failure.code, message: failure.message } });
   }
 }
+
+const launchUsage = 'launch(name, joinerUID, message) or launch(name, message)';
+const answerUsage = 'answer(name, joinerUID, message) or answer(joinerUID, message)';
+
+// The schemas' own conditions, checked by hand first on the hot path; zod
+// runs (and words the error) only for a value that fails them.
+const checkName = (value: unknown, usage: string): ShareName =>
+  typeof value === 'string' && value.length >= 1 && value.length <= MAX_NAME_LENGTH ? value : parse(nameSchema, value, usage, 'name');
+const checkUid = (value: unknown, usage: string): JoinerUID =>
+  typeof value === 'string' && value.length >= 1 && value.length <= MAX_UID_LENGTH ? value : parse(uidSchema, value, usage, 'joinerUID');
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, usage: string, what?: string): z.output<T> {
   const result = schema.safeParse(value);
