@@ -19,9 +19,14 @@ import type { Redis } from 'ioredis';
 import type { Delivery, DeliveryHandler } from '../core/delivery.js';
 import type { DeliveryMessage, SocketId } from '../core/types.js';
 import { nodeOf, type NodeId } from './node-id.js';
+import { RawJson } from '../core/raw-json.js';
 
-/** What travels between nodes. */
-export type NodeFrame = { v: 1; type: 'deliver'; from: NodeId; target: SocketId; message: DeliveryMessage };
+/**
+ * What travels between nodes. `deliver-json`: the relayed message is a
+ * RawJson, carried as its JSON text (a node that does not know the type
+ * drops the frame rather than deliver the text as a string).
+ */
+export type NodeFrame = { v: 1; type: 'deliver' | 'deliver-json'; from: NodeId; target: SocketId; message: DeliveryMessage };
 
 export interface RedisDeliveryOptions {
   /** Client that publishes (may be the registry's). Never closed here. */
@@ -74,7 +79,12 @@ export class RedisDelivery implements Delivery {
     }
     let frame: Buffer;
     try {
-      frame = serialize({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
+      const raw = (message.kind === 'launch' || message.kind === 'answer') && message.message instanceof RawJson;
+      frame = serialize(
+        (raw
+          ? { v: 1, type: 'deliver-json', from: this.nodeId, target, message: { ...message, message: (message.message as RawJson).text } }
+          : { v: 1, type: 'deliver', from: this.nodeId, target, message }) satisfies NodeFrame,
+      );
     } catch (error) {
       this.#onDrop?.('unencodable message', error);
       return;
@@ -114,6 +124,15 @@ export class RedisDelivery implements Delivery {
       return;
     }
     if (frame.from === this.nodeId) return;
+    if (frame.type === 'deliver-json') {
+      const m = frame.message as { message: unknown };
+      if (typeof m.message !== 'string') {
+        this.#onDrop?.('malformed frame');
+        return;
+      }
+      // The sending node parsed and checked it; it is parsed again here only if something needs the value.
+      m.message = new RawJson(m.message);
+    }
     try {
       this.#handler?.(frame.target, frame.message);
     } catch (error) {
@@ -127,7 +146,7 @@ const str = (v: unknown): v is string => typeof v === 'string';
 function isFrame(value: unknown): value is NodeFrame {
   if (typeof value !== 'object' || value === null) return false;
   const f = value as Record<string, unknown>;
-  if (f['v'] !== 1 || f['type'] !== 'deliver' || !str(f['from']) || !str(f['target'])) return false;
+  if (f['v'] !== 1 || (f['type'] !== 'deliver' && f['type'] !== 'deliver-json') || !str(f['from']) || !str(f['target'])) return false;
   const m = f['message'] as Record<string, unknown> | null;
   if (typeof m !== 'object' || m === null || !str(m['name']) || !str(m['uid'])) return false;
   switch (m['kind']) {

@@ -21,6 +21,7 @@ import { httpRoutes } from './http-routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { SocketEndpoint } from './socket-endpoint.js';
+import { relayParser } from './relay-parser.js';
 import { Admission } from './admission.js';
 import { parseTrustedProxies } from './client-address.js';
 import { budgetFactory, type LimiterBackend } from './limiter-store.js';
@@ -124,6 +125,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     cors: { origin: config.origins === true ? '*' : [...config.origins] },
     // Clients of the original's era: socket.io-client 1.x and 2.x.
     allowEIO3: true,
+    // socket.io's parser, but relayed messages go out as the JSON text they came in.
+    parser: relayParser,
     maxHttpBufferSize: frameLimit(config.maxMessageSize),
     serveClient: true,
     // CORS headers only bind browsers' polling requests; browsers open

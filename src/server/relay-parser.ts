@@ -1,0 +1,84 @@
+/**
+ * socket.io's own parser (socket.io-parser), with one shortcut on the relay
+ * path: a relayed message is forwarded as the JSON text it arrived in.
+ *
+ * The default parser decodes `launch(name, uid, message)` with JSON.parse
+ * and encodes `launchResponse(uid, message)` with JSON.stringify: the
+ * message (an SDP of 1-2 KB, full of CR LF that need escaping) is turned
+ * back into the text it came from, costing more than anything else the
+ * server does for it. Here the decoder still parses and validates every
+ * packet exactly as before, then wraps the last argument of a `launch` or
+ * `answer` event in a RawJson that keeps its value and its text; the
+ * encoder writes that text into the outgoing packet as it is.
+ *
+ * The wire format is the default one, byte for byte; packets it does not
+ * recognise (binary attachments, other namespaces, unusual whitespace or
+ * escaping) take the default path unchanged.
+ * @module
+ */
+import { Decoder as BaseDecoder, Encoder as BaseEncoder, PacketType, type Packet } from 'socket.io-parser';
+import { RawJson } from '../core/raw-json.js';
+
+/** Events whose last argument is a message to relay as it is. */
+const RELAYED = new Set(['launch', 'answer']);
+
+class RelayDecoder extends BaseDecoder {}
+
+// decodeString is private in the parser's typings, but add() calls it as a
+// method, so the subclass's own runs (an override of emitReserved would not:
+// add() reaches Emitter's through `super`). It parses and checks the packet
+// exactly as before, then keeps the message's text.
+const decodeString = (BaseDecoder.prototype as unknown as { decodeString(text: string): Packet }).decodeString;
+Object.defineProperty(RelayDecoder.prototype, 'decodeString', {
+  value: function (this: BaseDecoder, text: string): Packet {
+    const packet = decodeString.call(this, text);
+    if (packet.type === PacketType.EVENT && packet.nsp === '/') wrapMessage(packet.data as unknown[], text);
+    return packet;
+  },
+});
+
+/**
+ * Replaces the last argument of a relayed event by a RawJson, when the
+ * packet's JSON is exactly the canonical encoding of the arguments before it
+ * followed by the message's text (as every socket.io client writes it).
+ */
+function wrapMessage(data: unknown[], text: string): void {
+  const last = data.length - 1;
+  if (last < 2 || last > 3 || !RELAYED.has(data[0] as string)) return;
+  // The namespace is '/' and types and ack ids hold no '[': the JSON array starts at the first one.
+  let at = text.indexOf('[') + 1;
+  if (at === 0 || text.charCodeAt(text.length - 1) !== 93 /* ']' */) return;
+  for (let i = 0; i < last; i++) {
+    const arg = data[i];
+    if (typeof arg !== 'string') return;
+    const json = JSON.stringify(arg);
+    if (!text.startsWith(json, at) || text.charCodeAt(at + json.length) !== 44 /* ',' */) return;
+    at += json.length + 1;
+  }
+  data[last] = new RawJson(text.slice(at, text.length - 1), data[last]);
+}
+
+class RelayEncoder extends BaseEncoder {
+  override encode(obj: Packet): unknown[] {
+    if (obj.type === PacketType.EVENT && Array.isArray(obj.data)) {
+      const data = obj.data as unknown[];
+      const last = data[data.length - 1];
+      if (last instanceof RawJson) {
+        let head = obj.nsp && obj.nsp !== '/' ? `2${obj.nsp},` : '2';
+        if (obj.id != null) head += String(obj.id);
+        head += '[';
+        for (let i = 0; i < data.length - 1; i++) {
+          const arg = data[i];
+          // Strings only (event name, uid): anything else could hold binary.
+          if (typeof arg !== 'string') return super.encode(obj);
+          head += `${JSON.stringify(arg)},`;
+        }
+        return [`${head}${last.text}]`];
+      }
+    }
+    return super.encode(obj);
+  }
+}
+
+/** The `parser` option of the socket.io Server. */
+export const relayParser = { Encoder: RelayEncoder, Decoder: RelayDecoder };

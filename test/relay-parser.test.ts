@@ -1,0 +1,70 @@
+/**
+ * The relay parser against socket.io's default parser: for any arguments,
+ * it decodes the same packets and encodes byte for byte the same text, and
+ * a relayed message (RawJson) goes out as the text it came in.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
+import { RawJson } from '../src/core/raw-json.js';
+import { relayParser } from '../src/server/relay-parser.js';
+
+function decodeAll(decoder: Decoder, chunks: unknown[]): Packet[] {
+  const out: Packet[] = [];
+  decoder.on('decoded', (p: Packet) => out.push(p));
+  for (const c of chunks) decoder.add(c);
+  return out;
+}
+
+const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+const json = fc.jsonValue();
+const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+const relayedEvent = fc.oneof(
+  fc.tuple(fc.constantFrom('launch', 'answer'), text, text, json),
+  fc.tuple(fc.constantFrom('launch', 'answer'), text, json),
+);
+
+describe('relay parser', () => {
+  it('decodes every packet as the default parser does, and re-encodes a relayed message as its own text', () => {
+    fc.assert(
+      fc.property(relayedEvent, fc.option(fc.nat(1000), { nil: undefined }), (args, id) => {
+        const packet: Packet = { type: PacketType.EVENT, nsp: '/', data: args, ...(id === undefined ? {} : { id }) };
+        const wire = new Encoder().encode(packet);
+        const [ours] = decodeAll(new relayParser.Decoder(), wire);
+        const [theirs] = decodeAll(new Decoder(), wire);
+        assert.deepEqual(plain(ours), plain(theirs));
+        const data = ours!.data as unknown[];
+        const message = data[data.length - 1];
+        assert.ok(message instanceof RawJson, 'the message is kept as text');
+        assert.deepEqual(message.value, (theirs!.data as unknown[])[data.length - 1]);
+        // Relayed on: the same bytes as the default encoder writes for the value.
+        const out: Packet = { type: PacketType.EVENT, nsp: '/', data: ['launchResponse', 'uid', message], ...(id === undefined ? {} : { id }) };
+        const expected = new Encoder().encode({ ...out, data: ['launchResponse', 'uid', message.value] });
+        assert.deepEqual(new relayParser.Encoder().encode(out), expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('encodes anything else exactly as the default encoder, binary attachments included', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(json, fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a))), { maxLength: 4 }), (args) => {
+        const packet = (): Packet => ({ type: PacketType.EVENT, nsp: '/', data: ['launchResponse', ...args] });
+        assert.deepEqual(new relayParser.Encoder().encode(packet()), new Encoder().encode(packet()));
+      }),
+    );
+  });
+
+  it('leaves packets it does not recognise to the default path', () => {
+    const cases = ['2["launch", "n","u","x"]', '2["launch","n","u","x"] ', '2["share","n"]', '2/other,["launch","n","u","x"]', '2["launch","a\\/b","u","x"]'];
+    for (const c of cases) {
+      const [ours] = decodeAll(new relayParser.Decoder(), [c]);
+      const [theirs] = decodeAll(new Decoder(), [c]);
+      assert.deepEqual(ours, theirs, c);
+    }
+    assert.throws(() => decodeAll(new relayParser.Decoder(), ['2["launch","n","u",x]']), /invalid payload/);
+  });
+});
