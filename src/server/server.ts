@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { SocketEndpoint } from './socket-endpoint.js';
 import { relayParser } from './relay-parser.js';
+import { batchWrites } from './write-batching.js';
 import { Admission } from './admission.js';
 import { parseTrustedProxies } from './client-address.js';
 import { budgetFactory, type LimiterBackend } from './limiter-store.js';
@@ -135,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     allowRequest: admission.allowRequest,
   });
   admission.watch(io.engine);
+  batchWrites(io.engine);
   endpoint.attach(io.of('/'), core);
 
   await new Promise<void>((resolve, reject) => {
