@@ -92,7 +92,7 @@ function releaseUpgradeResponse(socket: EventEmitter | undefined): void {
 interface EngineSocketLike {
   request: IncomingMessage;
   transport?: { name: string };
-  once(event: 'close', listener: () => void): unknown;
+  on(event: 'close', listener: (this: object) => void): unknown;
   once(event: 'upgrade', listener: (transport: { socket?: { _socket?: EventEmitter } }) => void): unknown;
 }
 
@@ -158,6 +158,16 @@ export class Admission {
   /** Counts the connections of an engine.io server that uses `allowRequest`. */
   watch(engine: EngineLike): void {
     this.#engine = engine;
+    const admission = this;
+    // One listener for every connection, `this` being the connection: no
+    // closure and no once-wrapper per connection (engine.io emits 'close' once).
+    function onClose(this: object): void {
+      const state = admission.#byConnection.get(this);
+      if (!state) return;
+      admission.#byConnection.delete(this);
+      state.connections--;
+      admission.#forgetIfIdle(state);
+    }
     engine.on('connection', (conn) => {
       const key = this.#byRequest.get(conn.request) ?? addressKey(clientAddress(conn.request, this.#options.trustedProxies));
       releaseUpgradeResponse(conn.request.socket);
@@ -168,11 +178,7 @@ export class Admission {
       if (!state) this.#states.set(key, (state = { key, connections: 0, pending: 0, blockedUntil: 0 }));
       state.connections++;
       this.#byConnection.set(conn, state);
-      const counted = state;
-      conn.once('close', () => {
-        counted.connections--;
-        this.#forgetIfIdle(counted);
-      });
+      conn.on('close', onClose);
     });
   }
 
