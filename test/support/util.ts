@@ -25,7 +25,10 @@ const sockets = new Set<TestSocket>();
 export async function connect(url: string, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<TestSocket> {
   const socket: TestSocket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, ...options });
   sockets.add(socket);
-  if (!socket.connected) {
+  if (!socket.connected && socket.io.reconnection()) {
+    // A reconnecting client retries past connect_error: wait for it to get in.
+    await waitFor(socket, 'connect');
+  } else if (!socket.connected) {
     // A refused connection fails at once, with the server's reason.
     await Promise.race([
       waitFor(socket, 'connect'),
