@@ -2,7 +2,9 @@
  * Write batching (src/server/write-batching.ts) reaches the TCP socket
  * through ws's private `_socket`: this fails if an engine.io or ws upgrade
  * takes it away (batching would then silently stop), and checks that a
- * burst relayed while the socket is corked all arrives, in order.
+ * burst relayed while the socket is corked all arrives, in order. It
+ * applies to socket.io's websocket transport (WS_ENGINE=socket.io, and
+ * clients that upgrade from long-polling).
  * @module
  */
 import assert from 'node:assert/strict';
@@ -14,7 +16,7 @@ import { collect, connect, disconnectAll, eventually, request, startTestServer }
 describe('write batching', () => {
   let server: RunningServer;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ wsEngine: 'socket.io' });
   });
   after(async () => {
     disconnectAll();

@@ -116,6 +116,8 @@ export class Admission {
   readonly #refused: Counter<'reason'>;
   readonly #timer: NodeJS.Timeout;
   #engine: EngineLike | undefined;
+  /** Connections opened through `admitted` (served outside engine.io). */
+  #direct = 0;
 
   constructor(options: AdmissionOptions) {
     this.#options = options;
@@ -145,7 +147,7 @@ export class Admission {
     const origin = req.headers.origin;
     const { origins } = this.#options;
     if (origin !== undefined && origins !== true && !origins.includes(origin)) return refuse('origin');
-    if ((this.#engine?.clientsCount ?? 0) >= this.#options.maxConnections) return refuse('capacity');
+    if ((this.#engine?.clientsCount ?? 0) + this.#direct >= this.#options.maxConnections) return refuse('capacity');
     const key = addressKey(clientAddress(req, this.#options.trustedProxies));
     if ((this.#states.get(key)?.connections ?? 0) >= this.#options.maxConnectionsPerAddress) return refuse('address-capacity');
     this.#connectBudget.spend(key, 1).then((blockedMs) => {
@@ -174,12 +176,33 @@ export class Admission {
       conn.request = upgradeRequestStub(conn.request);
       // A polling connection upgraded later holds its upgrade request the same way.
       if (conn.transport?.name === 'polling') conn.once('upgrade', (transport) => releaseUpgradeResponse(transport.socket?._socket));
-      let state = this.#states.get(key);
-      if (!state) this.#states.set(key, (state = { key, connections: 0, pending: 0, blockedUntil: 0 }));
-      state.connections++;
-      this.#byConnection.set(conn, state);
+      this.#byConnection.set(conn, this.#open(key));
       conn.on('close', onClose);
     });
+  }
+
+  /**
+   * Counts a connection that `allowRequest` admitted and that is served
+   * outside engine.io (src/server/direct-websocket-server.ts); `left` must
+   * follow when it closes.
+   */
+  admitted(req: IncomingMessage): AddressState {
+    this.#direct++;
+    return this.#open(this.#byRequest.get(req) ?? addressKey(clientAddress(req, this.#options.trustedProxies)));
+  }
+
+  /** The connection `admitted` counted has closed. */
+  left(state: AddressState): void {
+    this.#direct--;
+    state.connections--;
+    this.#forgetIfIdle(state);
+  }
+
+  #open(key: string): AddressState {
+    let state = this.#states.get(key);
+    if (!state) this.#states.set(key, (state = { key, connections: 0, pending: 0, blockedUntil: 0 }));
+    state.connections++;
+    return state;
   }
 
   /** The address state of an engine.io connection `watch` saw. */

@@ -139,6 +139,27 @@ const SETTINGS = {
   },
   authJwtIssuer: { env: 'AUTH_JWT_ISSUER', flag: 'auth-jwt-issuer', default: '', help: 'Required iss claim of share tokens', schema: optionalText },
   authJwtAudience: { env: 'AUTH_JWT_AUDIENCE', flag: 'auth-jwt-audience', default: '', help: 'Required aud claim of share tokens', schema: optionalText },
+  wsEngine: {
+    env: 'WS_ENGINE',
+    flag: 'ws-engine',
+    default: 'direct',
+    help: 'What serves clients that open a websocket directly: direct (a lean engine on ws) or socket.io',
+    schema: z.enum(['direct', 'socket.io']),
+  },
+  pingInterval: {
+    env: 'PING_INTERVAL',
+    flag: 'ping-interval',
+    default: '25000',
+    help: 'Time between heartbeats the server sends each client, ms',
+    schema: int(100, 600_000),
+  },
+  pingTimeout: {
+    env: 'PING_TIMEOUT',
+    flag: 'ping-timeout',
+    default: '20000',
+    help: 'Time a client has to answer a heartbeat before it is disconnected, ms',
+    schema: int(100, 600_000),
+  },
   corsOrigins: {
     env: 'CORS_ORIGINS',
     flag: 'cors-origins',

@@ -82,3 +82,18 @@ class RelayEncoder extends BaseEncoder {
 
 /** The `parser` option of the socket.io Server. */
 export const relayParser = { Encoder: RelayEncoder, Decoder: RelayDecoder };
+
+const sharedDecoder = new RelayDecoder() as unknown as { decodeString(text: string): Packet };
+
+/**
+ * Decodes one complete socket.io text packet (not a binary one) exactly as
+ * the relay decoder does, throwing on a malformed one. It keeps no state,
+ * so one decoder serves every connection.
+ */
+export const decodeTextPacket = (text: string): Packet => sharedDecoder.decodeString(text);
+
+/** The relay encoder: stateless, shared by every connection. */
+export const packetEncoder: BaseEncoder = new RelayEncoder();
+
+/** A decoder for one connection's binary packets (which arrive in several frames). */
+export const newPacketDecoder = (): BaseDecoder => new RelayDecoder();

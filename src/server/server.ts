@@ -28,6 +28,7 @@ import { parseTrustedProxies } from './client-address.js';
 import { budgetFactory, type LimiterBackend } from './limiter-store.js';
 import { ShareAuth } from './share-auth.js';
 import type { ClusterMode } from './cluster-mode.js';
+import { DirectWebSocketServer } from './direct-websocket-server.js';
 
 export interface ServerOptions {
   config: Config;
@@ -48,6 +49,8 @@ export interface RunningServer {
   readonly core: SignalingCore;
   readonly metrics: ServerMetrics;
   readonly io: SocketIOServer;
+  /** Open client connections, socket.io's and the direct websocket engine's. */
+  readonly connections: number;
   readonly logger: Logger;
   /** Stops accepting, disconnects every socket, releases the registry. */
   close(): Promise<void>;
@@ -129,6 +132,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // socket.io's parser, but relayed messages go out as the JSON text they came in.
     parser: relayParser,
     maxHttpBufferSize: frameLimit(config.maxMessageSize),
+    pingInterval: config.pingInterval,
+    pingTimeout: config.pingTimeout,
     serveClient: true,
     // CORS headers only bind browsers' polling requests; browsers open
     // websockets to any origin, so Admission enforces a restricted origin
@@ -138,6 +143,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   admission.watch(io.engine);
   batchWrites(io.engine);
   endpoint.attach(io.of('/'), core);
+  // Installed after socket.io, whose upgrade listener it takes over for the requests it does not serve.
+  const direct =
+    config.wsEngine === 'direct'
+      ? new DirectWebSocketServer({
+          maxPayload: frameLimit(config.maxMessageSize),
+          pingInterval: config.pingInterval,
+          pingTimeout: config.pingTimeout,
+          admission,
+          endpoint,
+        })
+      : undefined;
+  direct?.attach(httpServer);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -161,7 +178,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // Give the disconnect packets a moment to leave before cutting connections.
       const cut = setTimeout(() => httpServer.closeAllConnections(), 250);
-      await closed;
+      await Promise.all([closed, direct?.close(250)]);
       clearTimeout(cut);
       admission.close();
       await core.detachAll();
@@ -170,5 +187,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       logger.info('stopped');
     })());
 
-  return { url, port: address.port, core, metrics, io, logger, close };
+  return {
+    url,
+    port: address.port,
+    core,
+    metrics,
+    io,
+    logger,
+    close,
+    get connections() {
+      return io.engine.clientsCount + (direct?.size ?? 0);
+    },
+  };
 }

@@ -2,6 +2,10 @@
  * The socket.io protocol endpoint: parses each event's argument forms,
  * validates them, calls the core, and maps the outcome to an ack and, for
  * failures, a `signalingError` event. No routing decision is made here.
+ *
+ * It serves two kinds of sockets the same way: socket.io's own, and those of
+ * the direct websocket engine (src/server/direct-websocket-server.ts), which
+ * call `opened`, `received` and `closed` themselves.
  * @module
  */
 import type { Namespace, Socket } from 'socket.io';
@@ -20,6 +24,7 @@ import type { SharePolicy } from '../core/share-policy.js';
 import type { Admission, AddressState } from './admission.js';
 import { handshakeToken, type ShareAuth } from './share-auth.js';
 import { bufferedBytes, cutOff } from './slow-consumer.js';
+import { DirectSocket } from './direct-socket.js';
 
 type Ack = (result: unknown) => void;
 
@@ -62,6 +67,22 @@ export interface EndpointOptions {
   socketIdPrefix?: string | undefined;
 }
 
+/** What the endpoint needs of a socket, socket.io's or a DirectSocket. */
+export interface ClientSocket {
+  /** The id its client knows it by. */
+  readonly id: string;
+  /** Holds the endpoint's SocketData. */
+  readonly data: unknown;
+  emit(event: string, ...args: unknown[]): unknown;
+  disconnect(close: true): unknown;
+}
+
+/** What a client sent on connecting: socket.io's `handshake.auth` and `handshake.query`. */
+export interface Handshake {
+  auth: unknown;
+  query: unknown;
+}
+
 interface SocketData {
   bucket: Bucket;
   address: AddressState | undefined;
@@ -87,6 +108,7 @@ export class SocketEndpoint {
   readonly #maxBufferedBytes: number;
   readonly #prefix: string;
   #namespace: Namespace | undefined;
+  #direct: ((id: string) => DirectSocket | undefined) | undefined;
 
   constructor(options: EndpointOptions) {
     this.#metrics = options.metrics;
@@ -133,52 +155,86 @@ export class SocketEndpoint {
       },
     };
     function onDisconnect(this: Socket, reason: string): void {
-      endpoint.#logger.debug({ socket: this.id, reason }, 'disconnected');
-      endpoint.#core.detach(endpoint.#prefix + this.id).catch((error: unknown) => endpoint.#logger.error({ err: error }, 'cleanup after disconnect failed'));
+      endpoint.closed(this, reason);
     }
-    const shareAuth = this.#shareAuth;
-    if (shareAuth) {
+    if (this.#shareAuth) {
       // Verified once, before 'connection', so every share of the socket
       // meets a settled policy and keeps its order with what follows it.
       namespace.use((socket, next) => {
-        shareAuth.policy(handshakeToken(socket.handshake)).then((policy) => {
+        this.authorize(socket.handshake)!.then((policy) => {
           (socket.data as SocketData).policy = policy;
           next();
         }, next);
       });
     }
     namespace.on('connection', (socket: Socket) => {
-      const data = socket.data as SocketData;
-      data.bucket = this.#limiter.bucket(performance.now());
-      data.address = this.#admission?.stateOf(socket.conn);
-      this.#core.attach(this.#prefix + socket.id, data.policy);
+      this.opened(socket, (socket.data as SocketData).policy, this.#admission?.stateOf(socket.conn));
       for (const event of Object.keys(listeners) as ClientEventName[]) socket.on(event, listeners[event]);
       socket.on('disconnect', onDisconnect);
-      this.#logger.debug({ socket: socket.id }, 'connected');
     });
   }
 
-  #find(id: SocketId): Socket | undefined {
+  /** Also serves the sockets of the direct websocket engine, found by their client-facing id. */
+  serveDirect(lookup: (id: string) => DirectSocket | undefined): void {
+    this.#direct = lookup;
+  }
+
+  /**
+   * The share policy of a connecting client, from its token; undefined
+   * (rather than a Promise) when sharing needs no token.
+   */
+  authorize(handshake: Handshake): Promise<SharePolicy> | undefined {
+    return this.#shareAuth?.policy(handshakeToken(handshake));
+  }
+
+  /** A socket has connected, with the policy `authorize` settled on. */
+  opened(socket: ClientSocket, policy: SharePolicy | undefined, address: AddressState | undefined): void {
+    const data = socket.data as SocketData;
+    data.bucket = this.#limiter.bucket(performance.now());
+    data.address = address;
+    data.policy = policy;
+    this.#core.attach(this.#prefix + socket.id, policy);
+    this.#logger.debug({ socket: socket.id }, 'connected');
+  }
+
+  /** An event from a direct socket: `args` holds the event name, its arguments, then the ack if asked for. */
+  received(socket: ClientSocket, args: unknown[]): void {
+    const event = args.shift();
+    if (event === 'share' || event === 'unshare' || event === 'launch' || event === 'answer') this.#handle(socket, event, args);
+    // Like socket.io, an event with no listener is dropped without reply.
+  }
+
+  /** A socket `opened` has gone. */
+  closed(socket: ClientSocket, reason: string): void {
+    this.#logger.debug({ socket: socket.id, reason }, 'disconnected');
+    this.#core.detach(this.#prefix + socket.id).catch((error: unknown) => this.#logger.error({ err: error }, 'cleanup after disconnect failed'));
+  }
+
+  #find(id: SocketId): ClientSocket | undefined {
     if (!id.startsWith(this.#prefix)) return undefined;
-    return this.#namespace?.sockets.get(this.#prefix === '' ? id : id.slice(this.#prefix.length));
+    const plain = this.#prefix === '' ? id : id.slice(this.#prefix.length);
+    return this.#direct?.(plain) ?? this.#namespace?.sockets.get(plain);
   }
 
   /** The socket, unless it holds too much unread: then it is disconnected instead. */
-  #writable(id: SocketId): Socket | undefined {
+  #writable(id: SocketId): ClientSocket | undefined {
     const socket = this.#find(id);
     return socket && this.#keepsUp(socket) ? socket : undefined;
   }
 
-  #keepsUp(socket: Socket): boolean {
-    if (this.#maxBufferedBytes === Infinity || bufferedBytes(socket.conn) <= this.#maxBufferedBytes) return true;
+  #keepsUp(socket: ClientSocket): boolean {
+    if (this.#maxBufferedBytes === Infinity) return true;
+    const direct = socket instanceof DirectSocket;
+    if ((direct ? socket.bufferedBytes() : bufferedBytes((socket as Socket).conn)) <= this.#maxBufferedBytes) return true;
     this.#metrics.slowConsumers.inc();
     this.#logger.warn({ socket: socket.id }, 'disconnecting a socket that does not read what it is sent');
     socket.disconnect(true);
-    cutOff(socket.conn);
+    if (direct) socket.cutOff();
+    else cutOff((socket as Socket).conn);
     return false;
   }
 
-  #handle(socket: Socket, event: ClientEventName, args: unknown[]): void {
+  #handle(socket: ClientSocket, event: ClientEventName, args: unknown[]): void {
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
     const data = socket.data as SocketData;
     let verdict = this.#limiter.take(data.bucket, performance.now());
@@ -209,7 +265,7 @@ export class SocketEndpoint {
   }
 
   /** Validates share / unshare arguments and hands them to the core. Throws SignalingError on bad input. */
-  #dispatch(socket: Socket, event: 'share' | 'unshare', args: unknown[], parsed: Parsed): Promise<object> {
+  #dispatch(socket: ClientSocket, event: 'share' | 'unshare', args: unknown[], parsed: Parsed): Promise<object> {
     switch (event) {
       case 'share': {
         // share(options) is accepted as share(undefined, options).
@@ -232,7 +288,7 @@ export class SocketEndpoint {
    * message) for answer. No Promise, closure or result object is made when
    * the core relays at once and no ack is asked for.
    */
-  #relay(socket: Socket, event: 'launch' | 'answer', args: unknown[], ack: Ack | undefined): void {
+  #relay(socket: ClientSocket, event: 'launch' | 'answer', args: unknown[], ack: Ack | undefined): void {
     const launch = event === 'launch';
     const usage = launch ? launchUsage : answerUsage;
     let name: ShareName | undefined;
@@ -273,7 +329,7 @@ export class SocketEndpoint {
     );
   }
 
-  #fail(socket: Socket, event: ClientEventName, ack: Ack | undefined, error: unknown, parsed: Parsed): void {
+  #fail(socket: ClientSocket, event: ClientEventName, ack: Ack | undefined, error: unknown, parsed: Parsed): void {
     let failure: SignalingError;
     if (error instanceof SignalingError) {
       failure = error;

@@ -81,7 +81,7 @@ describe('slow consumers', () => {
     assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * CAP, 'the server did not hoard what it could not send');
     // The connection is dropped with its buffers at once, not after a close
     // handshake the client would never answer.
-    await eventually(() => server.io.engine.clientsCount === 1, 2000, 'the slow connection to be gone');
+    await eventually(() => server.connections === 1, 2000, 'the slow connection to be gone');
     slow.ws.terminate();
   });
 
@@ -102,7 +102,7 @@ describe('slow consumers', () => {
     await eventually(gone, 10_000, 'sharer-gone after the idle poller was cut');
     assert.ok(sent <= Math.ceil(CAP / PAYLOAD.length) + 10, `cut after ${sent} launches`);
     assert.equal(await metric(server, 'sigserve_slow_consumers_total'), 2);
-    await eventually(() => server.io.engine.clientsCount === 1, 2000, 'the idle poller to be gone');
+    await eventually(() => server.connections === 1, 2000, 'the idle poller to be gone');
   });
 
   it('leaves a client that reads alone, whatever it is sent', async () => {

@@ -156,10 +156,10 @@ describe('admission', () => {
     for (const socket of sockets) assert.equal(socket.connected, true, 'refused, not disconnected');
   });
 
-  it('lets go of the upgrade request once admitted, keeping what handshakes read', async () => {
+  it('lets go of the upgrade request once admitted, keeping what handshakes read (socket.io engine)', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const server = await start({ trustedProxies: 'loopback' });
+    const server = await start({ trustedProxies: 'loopback', wsEngine: 'socket.io' });
     // Every request engine.io answered, websocket upgrades of polling sessions included.
     const requests: WeakRef<IncomingMessage>[] = [];
     server.io.engine.on('headers', (_headers: unknown, req: IncomingMessage) => requests.push(new WeakRef(req)));
@@ -189,6 +189,28 @@ describe('admission', () => {
     // The connections still work, and the per-address count still knows them.
     assert.deepEqual(await request(ws, 'unshare', 'nothing'), { ok: true, names: [] });
     assert.deepEqual(await request(upgraded, 'unshare', 'nothing'), { ok: true, names: [] });
+  });
+
+  it('keeps no upgrade request for a connection of the direct engine, and counts it per address', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const server = await start({ trustedProxies: 'loopback', maxConnectionsPerAddress: 1 });
+    const requests: WeakRef<IncomingMessage>[] = [];
+    server.io.httpServer.prependListener('upgrade', (req: IncomingMessage) => requests.push(new WeakRef(req)));
+    const ws = await connect(server.url, { extraHeaders: from('192.0.2.92') });
+    assert.equal(server.io.engine.clientsCount, 0, 'served by the direct engine');
+    // The per-address cap counts it: a second connection from that address is refused.
+    assert.equal(typeof (await tryConnect(server.url, from('192.0.2.92'))), 'string', 'refused');
+    assert.equal(await metric(server, 'sigserve_refused_connections_total{reason="address-capacity"}'), 1);
+    await eventually(
+      () => {
+        gc();
+        return requests.length === 2 && requests.every((r) => r.deref() === undefined);
+      },
+      5000,
+      'no request is held for an open connection',
+    );
+    assert.deepEqual(await request(ws, 'unshare', 'nothing'), { ok: true, names: [] });
   });
 });
 

@@ -1,0 +1,281 @@
+/**
+ * One socket.io client served straight on a `ws` WebSocket: the engine.io
+ * v4 and socket.io v5 protocols, for a client that opens a websocket
+ * directly (socket.io-client with `transports: ['websocket']`, or trying
+ * websocket first, as the client library does).
+ *
+ * socket.io stacks four EventEmitters per connection (an engine.io Socket,
+ * its websocket Transport, a socket.io Client and a Socket), each with its
+ * own listeners, buffers and timers, and passes every packet through all of
+ * them. A DirectSocket is one object: text packets are decoded by socket.io's
+ * own parser (one stateless instance for every connection), events go
+ * straight to the endpoint, and one wheel (src/server/heartbeat-wheel.ts)
+ * sends the heartbeats of every connection.
+ *
+ * What reaches the endpoint is what socket.io's Socket would hand it: the
+ * same decoded arguments, the same ack function, the same close reasons.
+ * @module
+ */
+import type { RawData, WebSocket } from 'ws';
+import { PacketType, type Decoder, type Packet } from 'socket.io-parser';
+import type { Bucket } from './rate-limiter.js';
+import type { AddressState } from './admission.js';
+import type { SharePolicy } from '../core/share-policy.js';
+import { decodeTextPacket, newPacketDecoder, packetEncoder } from './relay-parser.js';
+
+/** The server side of a DirectSocket. */
+export interface DirectSocketHost {
+  /** Heartbeat visits a ping may go unanswered before the connection is dropped (at least 1). */
+  readonly patience: number;
+  /** The client asked to join the main namespace, with this auth payload: answer with `accept` or `refuse`. */
+  connecting(socket: DirectSocket, auth: unknown): void;
+  /** An event: its name, its arguments, then an ack function when the client asked for one. */
+  received(socket: DirectSocket, args: unknown[]): void;
+  /** The connection is over (closed by either side); called once. */
+  closed(socket: DirectSocket, reason: string): void;
+}
+
+// Where the connection is: the socket.io connect comes after the engine.io open.
+const OPEN = 0;
+const CONNECTING = 1;
+const CONNECTED = 2;
+const CLOSED = 3;
+
+// engine.io packet types, as the first character of a text frame.
+const EIO_CLOSE = 49; // '1'
+const EIO_PONG = 51; // '3'
+const EIO_MESSAGE = 52; // '4'
+const EIO_NOOP = 54; // '6'
+// socket.io binary packet types, as the first character after the engine.io one.
+const SIO_BINARY_EVENT = 53; // '5'
+const SIO_BINARY_ACK = 54; // '6'
+
+const SOCKET = Symbol('DirectSocket');
+type Tagged = WebSocket & { [SOCKET]?: DirectSocket };
+
+// One set of listeners for every websocket (`this` is the websocket), so a
+// connection costs no closures.
+function onMessage(this: Tagged, data: RawData, isBinary: boolean): void {
+  this[SOCKET]?.frame(data as Buffer, isBinary);
+}
+function onClose(this: Tagged): void {
+  this[SOCKET]?.close('transport close');
+}
+function onError(this: Tagged): void {
+  // Too large a frame, bad UTF-8, a reset: ws closes the connection itself.
+  this[SOCKET]?.close('transport error');
+}
+
+const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
+
+export class DirectSocket {
+  /** The id its client knows it by (socket.io's `sid`); empty until connected. */
+  id = '';
+  /** Its slot in the heartbeat wheel. */
+  slot = -1;
+  // The endpoint's per-socket data lives on the socket itself (see `data`):
+  // one object less per connection.
+  bucket: Bucket | undefined = undefined;
+  address: AddressState | undefined = undefined;
+  policy: SharePolicy | undefined = undefined;
+  /** Where `admitted` counted it (src/server/admission.ts). */
+  readonly admission: AddressState;
+  /** The query parameters a token may come in (`?token=`), for clients without handshake auth. */
+  readonly query: Readonly<Record<string, string>>;
+  #state = OPEN;
+  /** Heartbeat visits since a ping went out with no pong yet; 0 when none is awaited. */
+  #pingAge = 0;
+  /** Made only for a client that sends binary packets: they span several frames. */
+  #decoder: Decoder | undefined;
+  #decoded: Packet | undefined;
+  readonly #ws: Tagged;
+  readonly #host: DirectSocketHost;
+
+  constructor(ws: WebSocket, host: DirectSocketHost, admission: AddressState, token: string | undefined) {
+    this.#ws = ws;
+    this.#host = host;
+    this.admission = admission;
+    this.query = token === undefined ? NO_QUERY : { token };
+    this.#ws[SOCKET] = this;
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  }
+
+  /** socket.io's `socket.data`: the endpoint keeps bucket, address and policy there. */
+  get data(): this {
+    return this;
+  }
+
+  get connected(): boolean {
+    return this.#state === CONNECTED;
+  }
+
+  /** Sends the engine.io open packet. */
+  open(packet: string): void {
+    this.#ws.send(packet);
+  }
+
+  /** Completes the socket.io connect `connecting` announced, under `id`. */
+  accept(id: string): void {
+    if (this.#state !== CONNECTING) return;
+    this.id = id;
+    this.#state = CONNECTED;
+    this.#ws.send(`40{"sid":"${id}"}`);
+  }
+
+  /** Refuses the socket.io connect (socket.io's middleware error); the client may try again. */
+  refuse(message: string): void {
+    if (this.#state !== CONNECTING) return;
+    this.#state = OPEN;
+    this.#send({ type: PacketType.CONNECT_ERROR, nsp: '/', data: { message } });
+  }
+
+  emit(event: string, ...args: unknown[]): boolean {
+    if (this.#state !== CONNECTED) return false;
+    args.unshift(event);
+    this.#send({ type: PacketType.EVENT, nsp: '/', data: args });
+    return true;
+  }
+
+  /** socket.io's `disconnect(true)`: tells the client, then closes the connection. */
+  disconnect(): this {
+    if (this.#state === CONNECTED) this.#ws.send('41');
+    this.close('server namespace disconnect');
+    return this;
+  }
+
+  /** Bytes written to the websocket that the client has not taken yet. */
+  bufferedBytes(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** Resolves when the websocket has closed. */
+  transportClosed(): Promise<void> {
+    if (this.#ws.readyState === this.#ws.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => this.#ws.once('close', () => resolve()));
+  }
+
+  /** Drops the connection at once, with whatever is queued for it (see src/server/slow-consumer.ts). */
+  cutOff(): void {
+    this.#ws.terminate();
+  }
+
+  /**
+   * The heartbeat wheel's visit, once per ping interval: the pong to the
+   * last ping must have come by the ping timeout (counted in visits), and
+   * the socket.io connect by the first visit.
+   */
+  beat(): void {
+    if (this.#pingAge > 0) {
+      if (++this.#pingAge > this.#host.patience) this.close('ping timeout');
+      return;
+    }
+    if (this.#state !== CONNECTED) return this.close('connect timeout');
+    this.#pingAge = 1;
+    this.#ws.send('2');
+  }
+
+  /** Ends the connection (a close frame, as engine.io sends) and tells the host, once. */
+  close(reason: string): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    this.#ws.close();
+    this.#host.closed(this, reason);
+  }
+
+  /** One websocket frame from the client. */
+  frame(data: Buffer, isBinary: boolean): void {
+    if (this.#state === CLOSED) return;
+    if (isBinary) {
+      // An attachment of the binary packet being received, and nothing else.
+      if (this.#decoder) this.#decode(data);
+      else this.close('parse error');
+      return;
+    }
+    const text = data.toString();
+    switch (text.charCodeAt(0)) {
+      case EIO_MESSAGE: {
+        const type = text.charCodeAt(1);
+        if (this.#decoder || type === SIO_BINARY_EVENT || type === SIO_BINARY_ACK) return this.#decode(text.slice(1));
+        let packet: Packet;
+        try {
+          packet = decodeTextPacket(text.slice(1));
+        } catch {
+          return this.close('parse error');
+        }
+        return this.#onPacket(packet);
+      }
+      case EIO_PONG:
+        this.#pingAge = 0;
+        return;
+      case EIO_NOOP:
+        return;
+      case EIO_CLOSE:
+        return this.close('transport close');
+      default:
+        // Anything else, pings included (in engine.io v4 only the server pings).
+        return this.close('parse error');
+    }
+  }
+
+  /** A binary packet's frames go through a decoder of this connection's own. */
+  #decode(part: string | Buffer): void {
+    if (!this.#decoder) {
+      this.#decoder = newPacketDecoder();
+      this.#decoder.on('decoded', (packet: Packet) => (this.#decoded = packet));
+    }
+    try {
+      this.#decoder.add(part);
+    } catch {
+      return this.close('parse error');
+    }
+    const packet = this.#decoded;
+    this.#decoded = undefined;
+    if (packet) this.#onPacket(packet);
+  }
+
+  /** As socket.io's Client and Socket handle a decoded packet. */
+  #onPacket(packet: Packet): void {
+    if (packet.type === PacketType.CONNECT) {
+      // Only the main namespace exists: socket.io answers others so and keeps the connection.
+      if (packet.nsp !== '/') return this.#send({ type: PacketType.CONNECT_ERROR, nsp: packet.nsp, data: { message: 'Invalid namespace' } });
+      if (this.#state !== OPEN) return this.close('invalid state');
+      this.#state = CONNECTING;
+      return this.#host.connecting(this, packet.data);
+    }
+    // Anything else is for a connected main namespace, or the connection is closed.
+    if (this.#state !== CONNECTED || packet.nsp !== '/') return this.close('invalid state');
+    switch (packet.type) {
+      case PacketType.EVENT: {
+        const args = packet.data as unknown[];
+        if (packet.id !== undefined) args.push(this.#ack(packet.id));
+        return this.#host.received(this, args);
+      }
+      case PacketType.DISCONNECT:
+        return this.close('client namespace disconnect');
+      case PacketType.ACK:
+        // The server never asks clients for acks: nothing waits for one.
+        return;
+      default:
+        return this.close('invalid state');
+    }
+  }
+
+  #ack(id: number): (result: unknown) => void {
+    let sent = false;
+    return (result) => {
+      if (sent) return;
+      sent = true;
+      this.#send({ type: PacketType.ACK, nsp: '/', id, data: [result] });
+    };
+  }
+
+  #send(packet: Packet): void {
+    if (this.#state === CLOSED) return;
+    for (const part of packetEncoder.encode(packet) as (string | Buffer)[]) {
+      // Binary attachments travel as binary frames, without an engine.io type.
+      this.#ws.send(typeof part === 'string' ? `4${part}` : part);
+    }
+  }
+}

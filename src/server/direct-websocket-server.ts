@@ -1,0 +1,186 @@
+/**
+ * The direct websocket engine: serves the websockets socket.io-client v4
+ * opens directly (`/socket.io/?EIO=4&transport=websocket`, no `sid`) as
+ * DirectSockets (src/server/direct-socket.ts), on `ws` without engine.io.
+ * Every other request (long-polling, the upgrade of a polling session,
+ * socket.io 1.x/2.x clients, anything malformed) goes to socket.io as
+ * before, so socket.io stays the reference for what the wire looks like.
+ *
+ * A direct connection passes the same admission (origin, connection caps
+ * and rates) before the websocket is accepted, and its events go through
+ * the same endpoint, with the same validation, limits and metrics.
+ * @module
+ */
+import { randomFillSync } from 'node:crypto';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Admission } from './admission.js';
+import { DirectSocket, type DirectSocketHost } from './direct-socket.js';
+import { HeartbeatWheel } from './heartbeat-wheel.js';
+import type { SharePolicy } from '../core/share-policy.js';
+import type { SocketEndpoint } from './socket-endpoint.js';
+
+export interface DirectWebSocketOptions {
+  /** Largest frame accepted; a larger one closes the connection (engine.io's maxHttpBufferSize). */
+  maxPayload: number;
+  /** engine.io's heartbeat settings, announced to clients in the open packet. */
+  pingInterval: number;
+  pingTimeout: number;
+  admission: Admission;
+  endpoint: SocketEndpoint;
+  /**
+   * socket.io's path.
+   * @default '/socket.io/'
+   */
+  path?: string;
+}
+
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+// Ids as engine.io makes them (15 random bytes, 20 characters), drawn from a
+// pool refilled once per 256 ids rather than one system call each.
+const ID_BYTES = 15;
+const idPool = Buffer.allocUnsafe(ID_BYTES * 256);
+let idOffset = idPool.length;
+function newId(): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  idOffset += ID_BYTES;
+  return idPool.toString('base64url', idOffset - ID_BYTES, idOffset);
+}
+
+function refuseUpgrade(socket: Duplex, message: string): void {
+  // As engine.io refuses an upgrade: 400, the reason as the body.
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    );
+  }
+  socket.destroy();
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+export class DirectWebSocketServer implements DirectSocketHost {
+  /** Connected sockets, by the id their clients know. */
+  readonly #sockets = new Map<string, DirectSocket>();
+  /** Every open connection, connected or not yet. */
+  readonly #wheel: HeartbeatWheel<DirectSocket>;
+  readonly #wss: WebSocketServer;
+  readonly #openTail: string;
+  readonly #path: string;
+  readonly #admission: Admission;
+  readonly #endpoint: SocketEndpoint;
+  readonly patience: number;
+  #closing = false;
+
+  constructor(options: DirectWebSocketOptions) {
+    this.#admission = options.admission;
+    this.#endpoint = options.endpoint;
+    this.#path = options.path ?? '/socket.io/';
+    // socket.io's defaults: no compression (it costs more CPU and memory per
+    // connection than signaling's small messages save).
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
+    this.#wheel = new HeartbeatWheel(options.pingInterval);
+    // The pong is checked at the visits after the ping: one ping interval apart.
+    this.patience = Math.max(1, Math.ceil(options.pingTimeout / options.pingInterval));
+    this.#openTail = `","upgrades":[],"pingInterval":${options.pingInterval},"pingTimeout":${options.pingTimeout},"maxPayload":${options.maxPayload}}`;
+    options.endpoint.serveDirect((id) => this.#sockets.get(id));
+  }
+
+  /**
+   * Takes over `httpServer`'s upgrades: the ones this engine serves, and
+   * hands the rest to the listeners already there (engine.io's).
+   */
+  attach(httpServer: HttpServer): void {
+    const others = httpServer.listeners('upgrade') as UpgradeListener[];
+    httpServer.removeAllListeners('upgrade');
+    httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const query = this.#claim(req);
+      if (query) this.#upgrade(req, socket, head, query);
+      else for (const listener of others) listener.call(httpServer, req, socket, head);
+    });
+  }
+
+  /** Open connections, connected or not yet. */
+  get size(): number {
+    return this.#wheel.size;
+  }
+
+  /** Closes every connection (cut after `graceMs` if the client does not answer the close) and accepts no more. */
+  async close(graceMs: number): Promise<void> {
+    this.#closing = true;
+    this.#wheel.stop();
+    const open = [...this.#wheel.members()];
+    const gone = open.map((socket) => socket.transportClosed());
+    for (const socket of open) socket.close('server shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(gone), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    for (const socket of open) socket.cutOff();
+  }
+
+  /** The query of a request this engine serves; undefined for one socket.io serves. */
+  #claim(req: IncomingMessage): URLSearchParams | undefined {
+    const url = req.url;
+    if (url === undefined || !url.startsWith(this.#path) || url.charCodeAt(this.#path.length) !== 63 /* '?' */) return undefined;
+    const query = new URLSearchParams(url.slice(this.#path.length + 1));
+    if (query.get('EIO') !== '4' || query.get('transport') !== 'websocket' || query.has('sid')) return undefined;
+    return query;
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): void {
+    if (this.#closing) return void socket.destroy();
+    // Until ws takes the socket, a reset must not go unhandled.
+    socket.on('error', destroyOnError);
+    this.#admission.allowRequest(req, (reason, allowed) => {
+      if (!allowed) return refuseUpgrade(socket, reason ?? 'Forbidden');
+      if (this.#closing) return void socket.destroy();
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.removeListener('error', destroyOnError);
+        this.#opened(ws, req, query.get('token') ?? undefined);
+      });
+    });
+  }
+
+  #opened(ws: WebSocket, req: IncomingMessage, token: string | undefined): void {
+    const socket = new DirectSocket(ws, this, this.#admission.admitted(req), token);
+    this.#wheel.add(socket);
+    socket.open(`0{"sid":"${newId()}${this.#openTail}`);
+  }
+
+  connecting(socket: DirectSocket, auth: unknown): void {
+    const policy = this.#endpoint.authorize({ auth: auth ?? {}, query: socket.query });
+    if (policy === undefined) return this.#accept(socket, undefined);
+    policy.then(
+      (granted) => this.#accept(socket, granted),
+      (error: unknown) => socket.refuse(error instanceof Error ? error.message : String(error)),
+    );
+  }
+
+  #accept(socket: DirectSocket, policy: SharePolicy | undefined): void {
+    const id = newId();
+    socket.accept(id);
+    // Closed while its token was checked.
+    if (!socket.connected) return;
+    this.#sockets.set(id, socket);
+    this.#endpoint.opened(socket, policy, socket.admission);
+  }
+
+  received(socket: DirectSocket, args: unknown[]): void {
+    this.#endpoint.received(socket, args);
+  }
+
+  closed(socket: DirectSocket, reason: string): void {
+    this.#wheel.remove(socket);
+    this.#admission.left(socket.admission);
+    if (socket.id === '') return;
+    this.#sockets.delete(socket.id);
+    this.#endpoint.closed(socket, reason);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The direct websocket engine (src/server/direct-websocket-server.ts) seen
+ * from outside: which clients it serves, that they and socket.io's clients
+ * reach each other, its heartbeats and connect timeout, namespaces and
+ * shutdown. The protocol suites (test/protocol.test.ts) run on it too, and
+ * once more with WS_ENGINE=socket.io.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import type { RunningServer } from '../src/server/server.js';
+import { connect, disconnectAll, eventually, request, startTestServer, waitFor, type Settings } from './support/util.js';
+
+const servers: RunningServer[] = [];
+async function server(settings: Settings = {}): Promise<RunningServer> {
+  const started = await startTestServer(settings);
+  servers.push(started);
+  return started;
+}
+
+/** A bare websocket speaking engine.io by hand, keeping every text frame it gets. */
+async function rawClient(url: string): Promise<{ ws: WebSocket; frames: string[]; closed: Promise<void> }> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+  const frames: string[] = [];
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) frames.push(String(data));
+  });
+  const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
+  await waitFor(ws, 'open');
+  await eventually(() => frames.length > 0, 3000, 'the engine.io open packet');
+  return { ws, frames, closed };
+}
+
+describe('direct websocket engine', () => {
+  afterEach(() => disconnectAll());
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  it('serves websocket-only clients itself, polling ones through socket.io, and they signal each other', async () => {
+    const s = await server();
+    const sharer = await connect(s.url);
+    const joiner = await connect(s.url, { transports: ['polling'] });
+    assert.equal(s.io.engine.clientsCount, 1, 'only the polling client is an engine.io connection');
+    assert.equal(s.connections, 2);
+
+    await request(sharer, 'share', 'dw-mixed');
+    const offer = waitFor<[string, unknown]>(sharer, 'launchResponse');
+    const launched = await request<{ ok: boolean; joinerUID: string }>(joiner, 'launch', 'dw-mixed', 'u1', { sdp: 'offer\r\n' });
+    assert.deepEqual(launched, { ok: true, joinerUID: 'u1' });
+    assert.deepEqual(await offer, ['u1', { sdp: 'offer\r\n' }]);
+    const answer = waitFor<[unknown]>(joiner, 'answerResponse');
+    assert.deepEqual(await request(sharer, 'answer', 'dw-mixed', 'u1', { sdp: 'answer' }), { ok: true });
+    assert.deepEqual(await answer, [{ sdp: 'answer' }]);
+  });
+
+  it('leaves websocket clients to socket.io with WS_ENGINE=socket.io', async () => {
+    const s = await server({ wsEngine: 'socket.io' });
+    await connect(s.url);
+    assert.equal(s.io.engine.clientsCount, 1);
+    assert.equal(s.connections, 1);
+  });
+
+  it('announces its heartbeat, keeps clients that answer it and drops one that does not', async () => {
+    const s = await server({ pingInterval: 300, pingTimeout: 300 });
+    const silent = await rawClient(s.url);
+    const open = JSON.parse(silent.frames[0]!.slice(1)) as Record<string, unknown>;
+    assert.equal(silent.frames[0]![0], '0');
+    assert.equal(open['pingInterval'], 300);
+    assert.equal(open['pingTimeout'], 300);
+    assert.deepEqual(open['upgrades'], []);
+    silent.ws.send('40');
+    await eventually(() => silent.frames.some((f) => f.startsWith('40{"sid":')), 3000, 'socket.io connect');
+
+    const lively = await connect(s.url);
+    let dropped = false;
+    lively.on('disconnect', () => (dropped = true));
+    // The silent client gets pings, never answers, and is closed.
+    await Promise.race([silent.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not dropped')), 5000))]);
+    assert.ok(silent.frames.includes('2'), 'the server pinged');
+    // socket.io-client answers: still connected, and still served, after several intervals.
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(dropped, false);
+    assert.equal((await request<{ ok: boolean }>(lively, 'share', 'dw-lively')).ok, true);
+  });
+
+  it('drops a websocket that never connects to a namespace', async () => {
+    const s = await server({ pingInterval: 300, pingTimeout: 300 });
+    const idle = await rawClient(s.url);
+    await idle.closed;
+    await eventually(() => s.connections === 0, 2000, 'the connection to be forgotten');
+  });
+
+  it('answers other namespaces as socket.io does and keeps the connection', async () => {
+    const s = await server();
+    const raw = await rawClient(s.url);
+    raw.ws.send('40/admin,');
+    await eventually(() => raw.frames.length > 1, 3000, 'the refusal');
+    assert.equal(raw.frames[1], '44/admin,{"message":"Invalid namespace"}');
+    raw.ws.send('40');
+    await eventually(() => raw.frames.length > 2, 3000, 'the connect');
+    assert.match(raw.frames[2]!, /^40\{"sid":"[\w-]{20}"\}$/);
+    // An event with an ack, by hand: the ack carries the same id.
+    raw.ws.send('427["share","dw-raw"]');
+    await eventually(() => raw.frames.length > 3, 3000, 'the ack');
+    assert.match(raw.frames[3]!, /^437\[\{"ok":true,"name":"dw-raw",/);
+    raw.ws.close();
+  });
+
+  it('closes a connection that sends an event before connecting, and nobody else notices', async () => {
+    const s = await server();
+    const bystander = await connect(s.url);
+    const raw = await rawClient(s.url);
+    raw.ws.send('42["share","dw-early"]');
+    await raw.closed;
+    assert.equal(bystander.connected, true);
+    assert.equal((await request<{ ok: boolean }>(bystander, 'share', 'dw-early')).ok, true);
+  });
+
+  it('closes its connections on shutdown', async () => {
+    const s = await startTestServer();
+    const client = await connect(s.url);
+    const reason = waitFor<[string]>(client, 'disconnect', 5000);
+    await s.close();
+    assert.equal((await reason)[0], 'transport close');
+  });
+});
