@@ -10,6 +10,8 @@ import { InMemoryRegistry } from '../src/cluster/in-memory-registry.js';
 import { LocalDelivery } from '../src/cluster/local-delivery.js';
 import { SignalingCore, type CoreLimits, type SocketSink } from '../src/core/signaling-core.js';
 import { SignalingError } from '../src/core/signaling-error.js';
+import type { Registry } from '../src/core/registry.js';
+import type { RouteOutcome } from '../src/core/types.js';
 import type { ErrorCode } from '../src/protocol/errors.js';
 import { ManualClock } from './support/manual-clock.js';
 
@@ -264,6 +266,60 @@ describe('SignalingCore on a manual clock', () => {
       await rejectsWith(core.answer('sharer', 'n2', 'u', 'late'), 'unknown-joiner');
       await core.answer('sharer', 'n1', 'u', 'answer-1b');
       assert.equal(sink.of('answerResponse', 'joiner').at(-1)?.message, 'answer-1b');
+    });
+
+    it('evicts through a registry that ignores the eviction the route call asks for', async () => {
+      // An older Registry implementation: `route` without its `evict` argument.
+      class FourArgumentRegistry extends InMemoryRegistry {
+        override route(name: string, uid: string, joiner: string, now: number): RouteOutcome | Promise<RouteOutcome> {
+          return super.route(name, uid, joiner, now);
+        }
+      }
+      const registry = new FourArgumentRegistry();
+      const sink = new RecordingSink();
+      const core = new SignalingCore({ registry, delivery: new LocalDelivery(), sink, clock: new ManualClock(), limits: { ...LIMITS, maxRoutesPerSocket: 2 } });
+      for (const id of ['sharer', 'joiner']) core.attach(id);
+      for (const name of ['n1', 'n2', 'n3']) await core.share('sharer', name, {});
+      for (const name of ['n1', 'n2', 'n3']) await core.launch('joiner', name, 'u', `offer-${name}`);
+      assert.deepEqual(await registry.counts(), { shares: 3, routes: 2 });
+      assert.equal(await registry.lookupRoute('n1', 'u'), undefined);
+      await rejectsWith(core.answer('sharer', 'n1', 'u', 'late'), 'unknown-joiner');
+    });
+
+    it('drops the route the registry evicted even when a route that went meanwhile left room', async () => {
+      // The registry answers the third launch only when told; meanwhile the
+      // joiner loses its route on n2 (its sharer leaves), so the core would
+      // not need to evict, but the registry has already removed n1.
+      const gates: (() => void)[] = [];
+      class GatedRegistry extends InMemoryRegistry {
+        hold = false;
+        override route(...args: Parameters<Registry['route']>): RouteOutcome | Promise<RouteOutcome> {
+          if (!this.hold) return super.route(...args);
+          return new Promise<void>((resolve) => gates.push(resolve)).then(() => super.route(...args));
+        }
+      }
+      const registry = new GatedRegistry();
+      const sink = new RecordingSink();
+      const core = new SignalingCore({ registry, delivery: new LocalDelivery(), sink, clock: new ManualClock(), limits: { ...LIMITS, maxRoutesPerSocket: 2 } });
+      for (const id of ['s1', 's2', 's3', 'joiner']) core.attach(id);
+      for (const [i, name] of ['n1', 'n2', 'n3'].entries()) await core.share(`s${i + 1}`, name, {});
+      await core.launch('joiner', 'n1', 'u', 'offer-1');
+      await core.launch('joiner', 'n2', 'u', 'offer-2');
+      registry.hold = true;
+      const third = core.launch('joiner', 'n3', 'u', 'offer-3');
+      await core.detach('s2');
+      assert.deepEqual(sink.of('sharerGone'), [{ event: 'sharerGone', socket: 'joiner', name: 'n2', uid: 'u' }]);
+      assert.equal(gates.length, 1);
+      gates[0]!();
+      await third;
+      await flushed();
+      assert.deepEqual(await registry.counts(), { shares: 2, routes: 1 });
+      assert.equal(core.localStats().joinerRoutes, 1);
+      // s1 was told: it forgot the joiner, as the registry did.
+      assert.equal(core.localStats().sharerRoutes, 1);
+      await rejectsWith(core.answer('s1', 'n1', 'u', 'late'), 'unknown-joiner');
+      await core.answer('s3', 'n3', 'u', 'answer-3');
+      assert.deepEqual(sink.of('answerResponse', 'joiner').map((e) => e.message), ['answer-3']);
     });
 
     it('the 2-argument answer goes to the latest route of that uid', async () => {

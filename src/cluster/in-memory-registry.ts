@@ -4,7 +4,7 @@
  * @module
  */
 import type { Registry, RegistryCounts } from '../core/registry.js';
-import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from '../core/types.js';
+import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from '../core/types.js';
 
 interface ShareRecord extends ShareTerms {
   joins: number;
@@ -37,11 +37,13 @@ export class InMemoryRegistry implements Registry {
   }
 
   // Synchronous: the core relays a first launch in the same call (no Promise).
-  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): RouteOutcome | Promise<RouteOutcome> {
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): RouteOutcome | Promise<RouteOutcome> {
     let routes = this.#routes.get(name);
     const existing = routes?.get(uid);
     if (existing) {
-      return existing.joiner === joiner ? { ok: true, sharer: existing.sharer, fresh: false } : { ok: false, code: 'uid-taken' };
+      if (existing.joiner !== joiner) return { ok: false, code: 'uid-taken' };
+      if (evict) return { ok: true, sharer: existing.sharer, fresh: false, evicted: this.#evict(name, uid, joiner, evict) };
+      return { ok: true, sharer: existing.sharer, fresh: false };
     }
     const sharers = this.#shares.get(name);
     if (!sharers) return { ok: false, code: 'no-sharer' };
@@ -63,9 +65,16 @@ export class InMemoryRegistry implements Registry {
       if (!routes) this.#routes.set(name, (routes = new Map()));
       routes.set(uid, { sharer, joiner });
       this.#routeCount++;
+      if (evict) return { ok: true, sharer, fresh: true, evicted: this.#evict(name, uid, joiner, evict) };
       return { ok: true, sharer, fresh: true };
     }
     throw new Error('unreachable: an open sharer was counted');
+  }
+
+  /** The eviction `route` was asked for; never the route it just made. */
+  #evict(name: ShareName, uid: JoinerUID, joiner: SocketId, evict: RouteRef): true {
+    if (evict.name !== name || evict.uid !== uid) this.removeRoute(evict.name, evict.uid, joiner);
+    return true;
   }
 
   async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {

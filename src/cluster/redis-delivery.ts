@@ -12,6 +12,14 @@
  *
  * One publisher connection to one subscriber keeps Redis pub/sub in order,
  * which is the order Delivery promises from one sender to one target.
+ *
+ * Notifications (`joiner-gone`, `sharer-gone`) wait for the end of the
+ * current task and travel in one PUBLISH with whatever else goes to the
+ * same node by then (a `B` batch frame): a launch that evicts the joiner's
+ * oldest route sends its `joiner-gone` and the launch as one command, and
+ * a sharer leaving tells all its joiners on a node at once. A relay
+ * (launch, answer) never waits: it takes any notification held for its
+ * node along, ahead of itself, so the order per node is kept.
  * @module
  */
 import { deserialize, serialize } from 'node:v8';
@@ -43,6 +51,11 @@ export interface RedisDeliveryOptions {
   onDrop?: (reason: string, error?: unknown) => void;
 }
 
+type Frame = Buffer | string;
+
+/** Frames of one batch at most: past it the batch goes at once. */
+const MAX_BATCH = 256;
+
 export class RedisDelivery implements Delivery {
   readonly nodeId: NodeId;
   readonly #publisher: Redis;
@@ -51,6 +64,9 @@ export class RedisDelivery implements Delivery {
   readonly #channel: string;
   readonly #onDrop: ((reason: string, error?: unknown) => void) | undefined;
   #handler: DeliveryHandler | undefined;
+  /** Notifications waiting for the end of the task, per target node, in send order. */
+  readonly #held = new Map<NodeId, Frame[]>();
+  #flushQueued = false;
 
   constructor(options: RedisDeliveryOptions) {
     this.nodeId = options.nodeId;
@@ -77,7 +93,7 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    let frame: Buffer | string;
+    let frame: Frame;
     try {
       if ((message.kind === 'launch' || message.kind === 'answer') && message.message instanceof RawJson) {
         // The relayed message's JSON text after a JSON header: no structured
@@ -91,7 +107,22 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('unencodable message', error);
       return;
     }
-    this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
+    const held = this.#held.get(node);
+    if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
+      if (held === undefined) this.#held.set(node, [frame]);
+      else if (held.push(frame) >= MAX_BATCH) this.#release(node, held);
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flush);
+      }
+      return;
+    }
+    if (held === undefined) {
+      this.#publish(node, frame);
+      return;
+    }
+    held.push(frame);
+    this.#release(node, held);
   }
 
   canSend(target: SocketId): boolean {
@@ -112,10 +143,48 @@ export class RedisDelivery implements Delivery {
     return `${this.#prefix}deliver:${node}`;
   }
 
+  #publish(node: NodeId, frame: Frame): void {
+    this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
+  }
+
+  /** Sends what is held for `node` (and whatever was appended to it) in one PUBLISH. */
+  #release(node: NodeId, frames: Frame[]): void {
+    this.#held.delete(node);
+    if (this.#publisher.status !== 'ready') {
+      this.#onDrop?.('redis unreachable');
+      return;
+    }
+    this.#publish(node, frames.length === 1 ? frames[0]! : encodeBatch(frames));
+  }
+
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    for (const [node, frames] of this.#held) this.#release(node, frames);
+  };
+
   readonly #onFrame = (channel: Buffer, data: Buffer): void => {
     if (channel.toString() !== this.#channel) return;
+    if (data[0] !== BATCH_FRAME_BYTE) {
+      this.#take(data);
+      return;
+    }
+    // `B` then, per frame, its byte length (uint32 BE) and its bytes.
+    let at = 1;
+    while (at < data.length) {
+      const end = at + 4 <= data.length ? at + 4 + data.readUInt32BE(at) : Infinity;
+      if (end > data.length) {
+        this.#onDrop?.('undecodable frame');
+        return;
+      }
+      this.#take(data.subarray(at + 4, end));
+      at = end;
+    }
+  };
+
+  #take(data: Buffer): void {
     let frame: unknown;
     try {
+      if (data[0] === BATCH_FRAME_BYTE) throw new Error('nested batch');
       frame = data[0] === JSON_FRAME_BYTE ? decodeJsonFrame(data) : deserialize(data);
     } catch (error) {
       this.#onDrop?.('undecodable frame', error);
@@ -136,7 +205,7 @@ export class RedisDelivery implements Delivery {
     } catch (error) {
       this.#onDrop?.('handler failed', error);
     }
-  };
+  }
 }
 
 const str = (v: unknown): v is string => typeof v === 'string';
@@ -144,6 +213,24 @@ const str = (v: unknown): v is string => typeof v === 'string';
 /** First byte of a `deliver-json` frame (node:v8's start with 0xFF). */
 const JSON_FRAME = 'J';
 const JSON_FRAME_BYTE = 0x4a;
+/** First byte of a batch of frames. */
+const BATCH_FRAME_BYTE = 0x42;
+
+/** `B` then, per frame, its byte length (uint32 BE) and its bytes. */
+export function encodeBatch(frames: readonly Frame[]): Buffer {
+  const parts = frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : f));
+  let size = 1;
+  for (const part of parts) size += 4 + part.length;
+  const batch = Buffer.allocUnsafe(size);
+  batch[0] = BATCH_FRAME_BYTE;
+  let at = 1;
+  for (const part of parts) {
+    batch.writeUInt32BE(part.length, at);
+    part.copy(batch, at + 4);
+    at += 4 + part.length;
+  }
+  return batch;
+}
 
 /** `J<header JSON>\n<message JSON text>`: JSON escapes newlines, so the first one ends the header. */
 function decodeJsonFrame(data: Buffer): unknown {

@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import type { Registry, RegistryCounts, RegistrySnapshot } from '../core/registry.js';
 import { SignalingError } from '../core/signaling-error.js';
-import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from '../core/types.js';
+import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from '../core/types.js';
 import type { NodeId } from './node-id.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 
@@ -173,22 +173,15 @@ export class RedisRegistry implements Registry {
     await this.#retryOnFailure(shareKey(name, sharer), run);
   }
 
-  async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): Promise<RouteOutcome> {
+  /** One script run, the eviction included (see Registry.route). */
+  async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): Promise<RouteOutcome> {
     this.#retries.delete(routeKey(name, uid, joiner));
-    const reply = (await this.#call(
-      'sigserveRoute',
-      name,
-      uid,
-      joiner,
-      Math.round(now),
-      Math.random(),
-      this.nodeId,
-      this.#regTtl,
-      this.#grace,
-      this.#timeout,
-    )) as [number, string, number?, number?];
+    const args: ScriptArg[] = [name, uid, joiner, Math.round(now), Math.random(), this.nodeId, this.#regTtl, this.#grace, this.#timeout];
+    if (evict) args.push(evict.name, evict.uid);
+    const reply = (await this.#call('sigserveRoute', ...args)) as [number, string, number?, number?];
     if (reply[0] === 1) {
       this.#marked(reply[3]!);
+      if (evict) return { ok: true, sharer: reply[1], fresh: reply[2] === 1, evicted: true };
       return { ok: true, sharer: reply[1], fresh: reply[2] === 1 };
     }
     const code = reply[1];

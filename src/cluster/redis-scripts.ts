@@ -42,6 +42,13 @@ local function parse(rec)
   local e, m, j = string.match(rec, '^([^|]*)|([^|]*)|(%d+)$')
   return e, m, tonumber(j)
 end
+-- Removes a route if it still belongs to this joiner, and the node's record of it.
+local function unroute(name, uid, joiner, node)
+  local rkey = P .. 'r:' .. name
+  local cur = redis.call('HGET', rkey, uid)
+  if cur and dec(cur, 1) == joiner then redis.call('HDEL', rkey, uid) end
+  redis.call('SREM', P .. 'node:' .. node .. ':r', enc(name) .. enc(uid) .. joiner)
+end
 -- Marks a node alive as it registers something; says whether it already was.
 local function touch(node, timeout, regTtl)
   local me = P .. 'node:' .. node
@@ -83,14 +90,23 @@ return 1
 
 /**
  * Routes a joiner. Returns {1, sharer, fresh, mark was there} or {0, code}.
- * ARGV: prefix, name, uid, joiner, now, random in [0, 1), node, regTtl, grace, timeout
+ * When a route is made or reused, also removes the joiner's route
+ * (ARGV[11], ARGV[12]) if given, as REMOVE_ROUTE would: the core's route
+ * cap then costs no command of its own.
+ * ARGV: prefix, name, uid, joiner, now, random in [0, 1), node, regTtl, grace, timeout[, evict name, evict uid]
  */
 const ROUTE = `${PRELUDE}
+local function evict()
+  if ARGV[12] and (ARGV[11] ~= ARGV[2] or ARGV[12] ~= ARGV[3]) then unroute(ARGV[11], ARGV[12], ARGV[4], ARGV[7]) end
+end
 local rkey = P .. 'r:' .. ARGV[2]
 local cur = redis.call('HGET', rkey, ARGV[3])
 if cur then
   local joiner, rest = dec(cur, 1)
-  if joiner == ARGV[4] then return {1, string.sub(cur, rest), 0, 1} end
+  if joiner == ARGV[4] then
+    evict()
+    return {1, string.sub(cur, rest), 0, 1}
+  end
   return {0, 'uid-taken'}
 end
 local skey = P .. 's:' .. ARGV[2]
@@ -130,6 +146,7 @@ extend(rkey, tonumber(e) + tonumber(ARGV[9]))
 local reg = P .. 'node:' .. ARGV[7] .. ':r'
 redis.call('SADD', reg, enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
 redis.call('PEXPIRE', reg, ARGV[8])
+evict()
 return {1, sharer, 1, touch(ARGV[7], ARGV[10], ARGV[8])}
 `;
 
@@ -153,10 +170,7 @@ return 1
 
 /** ARGV: prefix, name, uid, joiner, node */
 const REMOVE_ROUTE = `${PRELUDE}
-local rkey = P .. 'r:' .. ARGV[2]
-local cur = redis.call('HGET', rkey, ARGV[3])
-if cur and dec(cur, 1) == ARGV[4] then redis.call('HDEL', rkey, ARGV[3]) end
-redis.call('SREM', P .. 'node:' .. ARGV[5] .. ':r', enc(ARGV[2]) .. enc(ARGV[3]) .. ARGV[4])
+unroute(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 `;
 

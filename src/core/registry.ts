@@ -4,7 +4,7 @@
  * node; the Redis one a cluster. Both pass test/cluster/registry-contract.ts.
  * @module
  */
-import type { JoinerUID, Route, RouteOutcome, ShareName, ShareTerms, SocketId } from './types.js';
+import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from './types.js';
 
 export interface RegistryCounts {
   /** (name, sharer) pairs currently registered. */
@@ -25,8 +25,14 @@ export interface Registry {
    * route recorded. A registry that can answer at once (in memory) returns
    * the outcome itself: the core then relays the launch in the same call,
    * with no Promise or microtask per launch.
+   *
+   * `evict`: another route of the same joiner (the oldest, past the core's
+   * route cap) to remove in the same step when this one is made, as
+   * `removeRoute` would, so a capped launch costs one registry call. A
+   * registry that did so says `evicted: true`; otherwise the core removes
+   * it with `removeRoute` (so a registry may ignore the argument).
    */
-  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number): RouteOutcome | Promise<RouteOutcome>;
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): RouteOutcome | Promise<RouteOutcome>;
   /** The route of (name, uid), if any. */
   lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined>;
   /**

@@ -276,15 +276,17 @@ export class SignalingCore {
     const socket = this.#socket(socketId);
     const pendingCap = this.#limits.maxPendingPerSocket;
     let routing: Promise<RouteOutcome> | undefined;
+    let evict: RouteEnd | undefined;
     // With nothing waiting for the registry, nothing can overtake this launch.
     if (socket.routing === 0) {
       const key = routeKey(name, uid);
       let route = socket.asJoiner.get(key);
       if (!route) {
         if (pendingCap !== undefined && pendingCap <= 0) throw this.#tooManyPending(pendingCap);
-        const outcome = this.#registry.route(name, uid, socketId, this.#clock.now());
+        evict = this.#evictionFor(socket);
+        const outcome = this.#registry.route(name, uid, socketId, this.#clock.now(), evict);
         if (outcome instanceof Promise) routing = outcome;
-        else route = this.#adoptRoute(socket, key, name, uid, outcome);
+        else route = this.#adoptRoute(socket, key, name, uid, outcome, evict);
       }
       if (route) {
         this.#sendLaunch(socketId, route, message);
@@ -296,7 +298,7 @@ export class SignalingCore {
     socket.routing++;
     const run = async (): Promise<void> => {
       try {
-        await this.#routeAndLaunch(socket, name, uid, message, routing);
+        await this.#routeAndLaunch(socket, name, uid, message, routing, evict);
       } finally {
         socket.routing--;
       }
@@ -395,18 +397,26 @@ export class SignalingCore {
     return socket;
   }
 
-  /** `routing`: the registry's answer when it was already asked. */
-  async #routeAndLaunch(socket: LocalSocket, name: ShareName, uid: JoinerUID, message: SignalMessage, routing?: Promise<RouteOutcome>): Promise<void> {
+  /** `routing`: the registry's answer when it was already asked (with `evict`). */
+  async #routeAndLaunch(
+    socket: LocalSocket,
+    name: ShareName,
+    uid: JoinerUID,
+    message: SignalMessage,
+    routing?: Promise<RouteOutcome>,
+    evict?: RouteEnd,
+  ): Promise<void> {
     const key = routeKey(name, uid);
     let route = socket.asJoiner.get(key);
     if (!route) {
-      const outcome = await (routing ?? this.#registry.route(name, uid, socket.id, this.#clock.now()));
+      if (!routing) evict = this.#evictionFor(socket);
+      const outcome = await (routing ?? this.#registry.route(name, uid, socket.id, this.#clock.now(), evict));
       if (socket.closed) {
         // Disconnected while the registry answered: undo what it recorded.
         if (outcome.ok) await this.#registry.removeRoute(name, uid, socket.id);
         return;
       }
-      route = this.#adoptRoute(socket, key, name, uid, outcome);
+      route = this.#adoptRoute(socket, key, name, uid, outcome, evict);
     }
     this.#sendLaunch(socket.id, route, message);
   }
@@ -415,12 +425,32 @@ export class SignalingCore {
     return new SignalingError('rate-limited', `at most ${cap} launches may wait for routing at once`);
   }
 
-  /** Records the route the registry gave a joiner (throws its refusal). */
-  #adoptRoute(socket: LocalSocket, key: string, name: ShareName, uid: JoinerUID, outcome: RouteOutcome): RouteEnd {
+  /**
+   * The route a new one would push past the cap (the oldest), for the
+   * registry to remove in the same call that makes the new one.
+   */
+  #evictionFor(socket: LocalSocket): RouteEnd | undefined {
+    if (socket.asJoiner.size < this.#limits.maxRoutesPerSocket) return undefined;
+    return socket.asJoiner.values().next().value;
+  }
+
+  /**
+   * Records the route the registry gave a joiner (throws its refusal).
+   * `evict`: the route the registry was asked to remove along with it.
+   */
+  #adoptRoute(socket: LocalSocket, key: string, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: RouteEnd): RouteEnd {
     if (!outcome.ok) throw new SignalingError(outcome.code);
     const route: RouteEnd = { name, uid, peer: outcome.sharer };
     socket.own('asJoiner').set(key, route);
-    if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) this.#evictOldestRoute(socket);
+    const removed = outcome.evicted === true ? evict : undefined;
+    if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) {
+      this.#evictOldestRoute(socket, removed);
+    } else if (removed !== undefined) {
+      // A route went while the registry answered, leaving room, but the
+      // registry already removed this one: drop it here too, so both agree.
+      const removedKey = routeKey(removed.name, removed.uid);
+      if (socket.asJoiner.get(removedKey) === removed) this.#evictRoute(socket, removedKey, removed, true);
+    }
     return route;
   }
 
@@ -430,11 +460,16 @@ export class SignalingCore {
     this.#delivery.send(route.peer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
   }
 
-  #evictOldestRoute(socket: LocalSocket): void {
+  /** `removed`: a route the registry already removed (with the route call). */
+  #evictOldestRoute(socket: LocalSocket, removed?: RouteEnd): void {
     const [key, oldest] = socket.asJoiner.entries().next().value as [string, RouteEnd];
+    this.#evictRoute(socket, key, oldest, oldest === removed);
+  }
+
+  #evictRoute(socket: LocalSocket, key: string, route: RouteEnd, registryDone: boolean): void {
     socket.asJoiner.delete(key);
-    this.#background('removeRoute', this.#registry.removeRoute(oldest.name, oldest.uid, socket.id));
-    this.#delivery.send(oldest.peer, { kind: 'joiner-gone', name: oldest.name, uid: oldest.uid, joiner: socket.id });
+    if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
+    this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socket.id });
   }
 
   #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {

@@ -23,9 +23,18 @@ export interface Route {
   joiner: SocketId;
 }
 
-/** Outcome of asking the registry to route a joiner. */
+/** Names one route of a joiner known from context. */
+export interface RouteRef {
+  name: ShareName;
+  uid: JoinerUID;
+}
+
+/**
+ * Outcome of asking the registry to route a joiner. `evicted`: the route
+ * passed as `evict` was removed with this one (see Registry.route).
+ */
 export type RouteOutcome =
-  | { ok: true; sharer: SocketId; fresh: boolean }
+  | { ok: true; sharer: SocketId; fresh: boolean; evicted?: boolean }
   | { ok: false; code: 'no-sharer' | 'share-full' | 'uid-taken' };
 
 /**

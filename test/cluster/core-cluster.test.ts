@@ -143,6 +143,30 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
     assert.deepEqual(b.sink.of('answerResponse')[0], ['answerResponse', joiner, Buffer.from('answer')]);
   });
 
+  it('past the route cap, the joiner\'s oldest routes leave Redis and the sharer on the other node', async () => {
+    const [a, b] = await pair();
+    const sharer = a.id('s');
+    const joiner = b.id('j');
+    a.core.attach(sharer);
+    b.core.attach(joiner);
+    await a.core.share(sharer, 'cap', {});
+    // maxRoutesPerSocket is 8: u0 and u1 are evicted by the launches of u8 and u9.
+    for (let i = 0; i < 10; i++) await b.core.launch(joiner, 'cap', `u${i}`, `offer-${i}`);
+    await eventually(() => a.core.localStats().sharerRoutes === 8, 5000, 'the sharer forgets the evicted joiners');
+    assert.equal(b.core.localStats().joinerRoutes, 8);
+    assert.deepEqual((await b.core.stats()).registry, { shares: 1, routes: 8 });
+    for (const uid of ['u0', 'u1']) {
+      assert.equal(await a.registry.lookupRoute('cap', uid), undefined);
+      await assert.rejects(a.core.answer(sharer, 'cap', uid, 'late'), (e: unknown) => e instanceof SignalingError && e.code === 'unknown-joiner');
+    }
+    for (let i = 2; i < 10; i++) await a.core.answer(sharer, 'cap', `u${i}`, `answer-${i}`);
+    await eventually(() => b.sink.of('answerResponse').length === 8, 5000, 'answers');
+    // An evicted uid is free for another joiner.
+    b.core.attach(b.id('k'));
+    await b.core.launch(b.id('k'), 'cap', 'u0', 'offer-k');
+    await eventually(() => a.sink.of('launchResponse').length === 11, 5000, 'launch of k');
+  });
+
   it('tells joiners sharer-gone when the sharer\'s node dies, and forgets that node\'s joiners', async () => {
     const [a, b, prefix] = await pair();
     a.core.attach(a.id('s'));

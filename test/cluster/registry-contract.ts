@@ -176,6 +176,40 @@ export function registryContract(label: string, makeHarness: () => Promise<Regis
         await h.a.removeRoute('n2', 'u1', h.id('a', 'j2'));
         for (const r of [h.a, h.b]) assert.deepEqual(await r.counts(), { shares: 0, routes: 0 });
       },
+      'removes the route given to evict when it makes or reuses one of the same joiner': async () => {
+        await h.a.addShare('n', sharer('s1'), terms());
+        await h.a.addShare('m', sharer('s1'), terms());
+        const j = joiner('j1');
+        assert.ok((await h.b.route('m', 'u1', j, now)).ok);
+        assert.ok((await h.b.route('n', 'u1', j, now)).ok);
+        assert.deepEqual(await h.b.route('n', 'u2', j, now, { name: 'm', uid: 'u1' }), { ok: true, sharer: sharer('s1'), fresh: true, evicted: true });
+        assert.equal(await h.a.lookupRoute('m', 'u1'), undefined);
+        assert.deepEqual(await h.a.counts(), { shares: 2, routes: 2 });
+        assert.deepEqual(await h.b.route('n', 'u2', j, now, { name: 'n', uid: 'u1' }), { ok: true, sharer: sharer('s1'), fresh: false, evicted: true });
+        assert.equal(await h.a.lookupRoute('n', 'u1'), undefined);
+        assert.deepEqual(await h.a.counts(), { shares: 2, routes: 1 });
+        // The evicted uids are free for anyone.
+        assert.ok((await h.b.route('m', 'u1', joiner('j2'), now)).ok);
+        assert.ok((await h.a.route('n', 'u1', h.id('a', 'j3'), now)).ok);
+      },
+      'evicts nothing when the route is refused, nor a route another joiner holds': async () => {
+        await h.a.addShare('n', sharer('s1'), terms({ maxJoins: 2 }));
+        const j = joiner('j1');
+        const mine = { sharer: sharer('s1'), joiner: j };
+        assert.ok((await h.b.route('n', 'u1', j, now)).ok);
+        assert.ok((await h.b.route('n', 'other', joiner('j2'), now)).ok);
+        const evict = { name: 'n', uid: 'u1' };
+        assert.deepEqual(await h.b.route('n', 'u2', j, now, evict), { ok: false, code: 'share-full' });
+        assert.deepEqual(await h.b.route('n', 'other', j, now, evict), { ok: false, code: 'uid-taken' });
+        assert.deepEqual(await h.b.route('nobody', 'u', j, now, evict), { ok: false, code: 'no-sharer' });
+        assert.deepEqual(await h.a.lookupRoute('n', 'u1'), mine);
+        assert.deepEqual(await h.b.route('n', 'u1', j, now, { name: 'n', uid: 'other' }), { ok: true, sharer: sharer('s1'), fresh: false, evicted: true });
+        assert.deepEqual(await h.a.lookupRoute('n', 'other'), { sharer: sharer('s1'), joiner: joiner('j2') });
+        // Nor the route being made, should a caller name it.
+        assert.deepEqual(await h.b.route('n', 'u1', j, now, evict), { ok: true, sharer: sharer('s1'), fresh: false, evicted: true });
+        assert.deepEqual(await h.a.lookupRoute('n', 'u1'), mine);
+        assert.deepEqual(await h.a.counts(), { shares: 1, routes: 2 });
+      },
       'treats odd names and uids as plain strings': async () => {
         const odd = ['__proto__', 'constructor', 'toString', 'a:b|c#d e', '3:abc', '日本語🙂', ' ', '*', 'x'.repeat(256)];
         for (const [i, name] of odd.entries()) {

@@ -1,0 +1,144 @@
+/**
+ * RedisDelivery between two in-process nodes on a real redis-server:
+ * notifications held to the end of the task ride in one PUBLISH with the
+ * relay that follows them to the same node, in order; malformed batch
+ * frames are dropped, never delivered in part past the damage.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { mintNodeId, socketIdPrefix } from '../../src/cluster/node-id.js';
+import { encodeBatch, RedisDelivery } from '../../src/cluster/redis-delivery.js';
+import { RawJson } from '../../src/core/raw-json.js';
+import type { DeliveryMessage } from '../../src/core/types.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { eventually } from '../support/util.js';
+
+interface Node {
+  delivery: RedisDelivery;
+  id(local: string): string;
+  got: [string, DeliveryMessage][];
+  drops: string[];
+}
+
+describe('RedisDelivery', () => {
+  let server: TestRedis;
+  let admin: Redis;
+  let clients: Redis[] = [];
+  let round = 0;
+
+  async function node(prefix: string): Promise<Node> {
+    const options = { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0, lazyConnect: true };
+    const publisher = new Redis(server.url, options);
+    const subscriber = new Redis(server.url, { ...options, enableOfflineQueue: true });
+    clients.push(publisher, subscriber);
+    for (const c of [publisher, subscriber]) c.on('error', () => undefined);
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    const nodeId = mintNodeId();
+    const made: Node = { delivery: undefined!, id: (local) => `${socketIdPrefix(nodeId)}${local}`, got: [], drops: [] };
+    made.delivery = new RedisDelivery({ publisher, subscriber, nodeId, prefix, onDrop: (reason) => made.drops.push(reason) });
+    made.delivery.onMessage((target, message) => made.got.push([target, message]));
+    await made.delivery.start();
+    return made;
+  }
+
+  const publishes = async (): Promise<number> => {
+    const info = await admin.info('commandstats');
+    return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  };
+
+  before(async () => {
+    server = await startRedis();
+    admin = server.client();
+  });
+  afterEach(() => {
+    for (const c of clients) c.disconnect();
+    clients = [];
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('sends an evicting launch and its joiner-gone in one PUBLISH, joiner-gone first', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    const joiner = a.id('j');
+    const sharer = b.id('s');
+    const before = await publishes();
+    a.delivery.send(sharer, { kind: 'joiner-gone', name: 'n', uid: 'old', joiner });
+    a.delivery.send(sharer, { kind: 'launch', name: 'n', uid: 'new', joiner, message: new RawJson('{"sdp":"o\\r\\n"}'), sentAt: 1 });
+    await eventually(() => b.got.length === 2, 5000, 'both delivered');
+    assert.equal((await publishes()) - before, 1);
+    assert.deepEqual(
+      b.got.map(([t, m]) => [t, m.kind, m.uid]),
+      [
+        [sharer, 'joiner-gone', 'old'],
+        [sharer, 'launch', 'new'],
+      ],
+    );
+    const launch = b.got[1]![1] as Extract<DeliveryMessage, { kind: 'launch' }>;
+    assert.deepEqual((launch.message as RawJson).value, { sdp: 'o\r\n' });
+    assert.deepEqual(a.drops.concat(b.drops), []);
+  });
+
+  it('sends held notifications at the end of the task, and keeps the order per node with relays', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b, c] = [await node(prefix), await node(prefix), await node(prefix)];
+    const before = await publishes();
+    // To b: a relay alone, then notifications, a relay that takes them along, then one more notification.
+    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u0', sharer: a.id('x'), message: 'plain', sentAt: 1 });
+    for (let i = 1; i <= 3; i++) a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: `u${i}`, sharer: a.id('x') });
+    a.delivery.send(c.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'c1', joiner: a.id('x') });
+    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u4', sharer: a.id('x'), message: { binary: Buffer.from([0, 255]) }, sentAt: 1 });
+    a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u5', sharer: a.id('x') });
+    await eventually(() => b.got.length === 6 && c.got.length === 1, 5000, 'all delivered');
+    // b: the lone relay, the batch of three with the relay, the last notification; c: its one.
+    assert.equal((await publishes()) - before, 4);
+    assert.deepEqual(
+      b.got.map(([, m]) => `${m.kind}:${m.uid}`),
+      ['answer:u0', 'sharer-gone:u1', 'sharer-gone:u2', 'sharer-gone:u3', 'answer:u4', 'sharer-gone:u5'],
+    );
+    assert.deepEqual((b.got[4]![1] as { message: unknown }).message, { binary: Buffer.from([0, 255]) });
+    assert.deepEqual(c.got.map(([, m]) => `${m.kind}:${m.uid}`), ['joiner-gone:c1']);
+  });
+
+  it('splits a long run of notifications into bounded batches, in order', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    const before = await publishes();
+    for (let i = 0; i < 600; i++) a.delivery.send(b.id('j'), { kind: 'sharer-gone', name: 'n', uid: `u${i}`, sharer: a.id('s') });
+    await eventually(() => b.got.length === 600, 5000, 'all delivered');
+    assert.deepEqual(
+      b.got.map(([, m]) => m.uid),
+      Array.from({ length: 600 }, (_, i) => `u${i}`),
+    );
+    const sent = (await publishes()) - before;
+    assert.ok(sent > 1 && sent <= 6, `${sent} publishes`);
+  });
+
+  it('drops a damaged batch from the damage on, and a nested batch', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    // Frames as a node makes them, taken off the wire of a real send.
+    const spy = new Redis(server.url);
+    clients.push(spy);
+    const frames: Buffer[] = [];
+    spy.on('messageBuffer', (_channel: Buffer, data: Buffer) => frames.push(data));
+    await spy.subscribe(`${prefix}deliver:${b.delivery.nodeId}`);
+    const good = (uid: string): void => a.delivery.send(b.id('j'), { kind: 'answer', name: 'n', uid, sharer: a.id('s'), message: new RawJson('1'), sentAt: 1 });
+    good('g1');
+    good('g2');
+    await eventually(() => frames.length === 2 && b.got.length === 2, 5000, 'frames seen');
+    const [f1, f2] = frames as [Buffer, Buffer];
+    const batch = encodeBatch([f1, f2]);
+    const channel = `${prefix}deliver:${b.delivery.nodeId}`;
+    b.got.length = 0;
+    await admin.publish(channel, batch.subarray(0, batch.length - 3));
+    await admin.publish(channel, encodeBatch([encodeBatch([f1]), f2]));
+    await eventually(() => b.drops.length === 2 && b.got.length === 2, 5000, 'drops');
+    // The truncated batch delivers its intact first frame; the nested one is dropped, the frame after it delivered.
+    assert.deepEqual(b.got.map(([, m]) => m.uid), ['g1', 'g2']);
+    assert.deepEqual(b.drops, ['undecodable frame', 'undecodable frame']);
+  });
+});
