@@ -16,6 +16,7 @@
  * same decoded arguments, the same ack function, the same close reasons.
  * @module
  */
+import type { Writable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { PacketType, type Decoder, type Packet } from 'socket.io-parser';
 import type { Bucket } from './rate-limiter.js';
@@ -275,7 +276,37 @@ export class DirectSocket {
     if (this.#state === CLOSED) return;
     for (const part of packetEncoder.encode(packet) as (string | Buffer)[]) {
       // Binary attachments travel as binary frames, without an engine.io type.
-      this.#ws.send(typeof part === 'string' ? `4${part}` : part);
+      if (typeof part === 'string') this.#sendText(`4${part}`);
+      else this.#ws.send(part);
     }
+  }
+
+  /**
+   * A text frame in one write. ws would write its header and its payload
+   * as two buffers (a corked writev) after copying the text into a third;
+   * a server's frames are not masked, so the frame is simply the header
+   * followed by the UTF-8 text. Frames written here and by ws never
+   * interleave: both write whole frames synchronously (ws queues only while
+   * compressing, which is off). Without ws's TCP socket, ws sends it.
+   */
+  #sendText(text: string): void {
+    const tcp = this.#ws.readyState === this.#ws.OPEN ? (this.#ws as unknown as { _socket?: Writable })._socket : undefined;
+    if (!tcp || typeof tcp.write !== 'function') return void this.#ws.send(text);
+    const length = Buffer.byteLength(text);
+    const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+    const frame = Buffer.allocUnsafe(head + length);
+    frame[0] = 0x81; // FIN, text
+    if (head === 2) {
+      frame[1] = length;
+    } else if (head === 4) {
+      frame[1] = 126;
+      frame.writeUInt16BE(length, 2);
+    } else {
+      frame[1] = 127;
+      frame.writeUInt32BE(0, 2);
+      frame.writeUInt32BE(length, 6);
+    }
+    frame.write(text, head, length, 'utf8');
+    tcp.write(frame);
   }
 }
