@@ -17,11 +17,10 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import type { RawData, WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { PacketType, type Decoder, type Packet } from 'socket.io-parser';
 import type { Bucket } from './rate-limiter.js';
 import type { AddressState } from './admission.js';
-import type { SharePolicy } from '../core/share-policy.js';
 import { decodeTextPacket, newPacketDecoder, packetEncoder } from './relay-parser.js';
 
 /** The server side of a DirectSocket. */
@@ -51,61 +50,82 @@ const EIO_NOOP = 54; // '6'
 const SIO_BINARY_EVENT = 53; // '5'
 const SIO_BINARY_ACK = 54; // '6'
 
-const SOCKET = Symbol('DirectSocket');
-type Tagged = WebSocket & { [SOCKET]?: DirectSocket };
+/**
+ * ws's WebSocket with a slot for its DirectSocket, declared so that it
+ * lives in the object itself (a property added later would cost a
+ * property array per connection). The WebSocketServer makes these.
+ */
+export class CarrierWebSocket extends WebSocket {
+  owner: DirectSocket | undefined = undefined;
+}
 
 // One set of listeners for every websocket (`this` is the websocket), so a
 // connection costs no closures.
-function onMessage(this: Tagged, data: RawData, isBinary: boolean): void {
-  this[SOCKET]?.frame(data as Buffer, isBinary);
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as CarrierWebSocket).owner?.frame(data as Buffer, isBinary);
 }
-function onClose(this: Tagged): void {
-  this[SOCKET]?.close('transport close');
+function onClose(this: WebSocket): void {
+  (this as CarrierWebSocket).owner?.close('transport close');
 }
-function onError(this: Tagged): void {
+function onError(this: WebSocket): void {
   // Too large a frame, bad UTF-8, a reset: ws closes the connection itself.
-  this[SOCKET]?.close('transport error');
+  (this as CarrierWebSocket).owner?.close('transport error');
+}
+
+// Set while a connection's binary decoder runs: decoding is synchronous.
+let decodedPacket: Packet | undefined;
+function onDecoded(packet: Packet): void {
+  decodedPacket = packet;
 }
 
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
-export class DirectSocket {
+export class DirectSocket implements Bucket {
   /** The id its client knows it by (socket.io's `sid`); empty until connected. */
   id = '';
   /** Its slot in the heartbeat wheel. */
   slot = -1;
-  // The endpoint's per-socket data lives on the socket itself (see `data`):
-  // one object less per connection.
-  bucket: Bucket | undefined = undefined;
-  address: AddressState | undefined = undefined;
-  policy: SharePolicy | undefined = undefined;
-  /** Where `admitted` counted it (src/server/admission.ts). */
-  readonly admission: AddressState;
-  /** The query parameters a token may come in (`?token=`), for clients without handshake auth. */
-  readonly query: Readonly<Record<string, string>>;
+  // Its rate-limit bucket (src/server/rate-limiter.ts), kept in the socket
+  // itself: one object less per connection.
+  tokens = 0;
+  refilledAt = 0;
+  refused = 0;
+  /** Its client address, where `admitted` counted it (src/server/admission.ts). */
+  readonly address: AddressState;
   #state = OPEN;
   /** Heartbeat visits since a ping went out with no pong yet; 0 when none is awaited. */
   #pingAge = 0;
   /** Made only for a client that sends binary packets: they span several frames. */
-  #decoder: Decoder | undefined;
-  #decoded: Packet | undefined;
-  readonly #ws: Tagged;
+  #decoder: Decoder | undefined = undefined;
+  /** `?token=` of its URL, for clients without handshake auth. */
+  readonly #token: string | undefined;
+  readonly #ws: CarrierWebSocket;
   readonly #host: DirectSocketHost;
 
-  constructor(ws: WebSocket, host: DirectSocketHost, admission: AddressState, token: string | undefined) {
+  constructor(ws: CarrierWebSocket, host: DirectSocketHost, address: AddressState, token: string | undefined) {
     this.#ws = ws;
     this.#host = host;
-    this.admission = admission;
-    this.query = token === undefined ? NO_QUERY : { token };
-    this.#ws[SOCKET] = this;
+    this.address = address;
+    this.#token = token;
+    ws.owner = this;
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
   }
 
-  /** socket.io's `socket.data`: the endpoint keeps bucket, address and policy there. */
+  /** socket.io's `socket.data`: the endpoint's per-socket data is the socket's own fields. */
   get data(): this {
     return this;
+  }
+
+  /** Its own rate-limit bucket. */
+  get bucket(): this {
+    return this;
+  }
+
+  /** socket.io's `handshake.query`, as far as tokens go. */
+  get query(): Readonly<Record<string, string>> {
+    return this.#token === undefined ? NO_QUERY : { token: this.#token };
   }
 
   get connected(): boolean {
@@ -224,15 +244,16 @@ export class DirectSocket {
   #decode(part: string | Buffer): void {
     if (!this.#decoder) {
       this.#decoder = newPacketDecoder();
-      this.#decoder.on('decoded', (packet: Packet) => (this.#decoded = packet));
+      this.#decoder.on('decoded', onDecoded);
     }
+    decodedPacket = undefined;
     try {
       this.#decoder.add(part);
     } catch {
       return this.close('parse error');
     }
-    const packet = this.#decoded;
-    this.#decoded = undefined;
+    const packet = decodedPacket;
+    decodedPacket = undefined;
     if (packet) this.#onPacket(packet);
   }
 

@@ -14,9 +14,9 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Admission } from './admission.js';
-import { DirectSocket, type DirectSocketHost } from './direct-socket.js';
+import { CarrierWebSocket, DirectSocket, type DirectSocketHost } from './direct-socket.js';
 import { HeartbeatWheel } from './heartbeat-wheel.js';
 import type { SharePolicy } from '../core/share-policy.js';
 import type { SocketEndpoint } from './socket-endpoint.js';
@@ -85,7 +85,13 @@ export class DirectWebSocketServer implements DirectSocketHost {
     this.#path = options.path ?? '/socket.io/';
     // socket.io's defaults: no compression (it costs more CPU and memory per
     // connection than signaling's small messages save).
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      WebSocket: CarrierWebSocket,
+    });
     this.#wheel = new HeartbeatWheel(options.pingInterval);
     // The pong is checked at the visits after the ping: one ping interval apart.
     this.patience = Math.max(1, Math.ceil(options.pingTimeout / options.pingInterval));
@@ -116,7 +122,7 @@ export class DirectWebSocketServer implements DirectSocketHost {
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
     this.#wheel.stop();
-    const open = [...this.#wheel.members()];
+    const open = this.#wheel.members();
     const gone = open.map((socket) => socket.transportClosed());
     for (const socket of open) socket.close('server shutting down');
     let timer: NodeJS.Timeout | undefined;
@@ -143,12 +149,12 @@ export class DirectWebSocketServer implements DirectSocketHost {
       if (this.#closing) return void socket.destroy();
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         socket.removeListener('error', destroyOnError);
-        this.#opened(ws, req, query.get('token') ?? undefined);
+        this.#opened(ws as CarrierWebSocket, req, query.get('token') ?? undefined);
       });
     });
   }
 
-  #opened(ws: WebSocket, req: IncomingMessage, token: string | undefined): void {
+  #opened(ws: CarrierWebSocket, req: IncomingMessage, token: string | undefined): void {
     const socket = new DirectSocket(ws, this, this.#admission.admitted(req), token);
     this.#wheel.add(socket);
     socket.open(`0{"sid":"${newId()}${this.#openTail}`);
@@ -169,7 +175,7 @@ export class DirectWebSocketServer implements DirectSocketHost {
     // Closed while its token was checked.
     if (!socket.connected) return;
     this.#sockets.set(id, socket);
-    this.#endpoint.opened(socket, policy, socket.admission);
+    this.#endpoint.opened(socket, policy, socket.address);
   }
 
   received(socket: DirectSocket, args: unknown[]): void {
@@ -178,7 +184,7 @@ export class DirectWebSocketServer implements DirectSocketHost {
 
   closed(socket: DirectSocket, reason: string): void {
     this.#wheel.remove(socket);
-    this.#admission.left(socket.admission);
+    this.#admission.left(socket.address);
     if (socket.id === '') return;
     this.#sockets.delete(socket.id);
     this.#endpoint.closed(socket, reason);

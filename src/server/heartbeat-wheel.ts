@@ -11,13 +11,21 @@
  */
 
 export interface Beating {
-  /** Its slot, kept by the wheel; -1 when in none. */
+  /**
+   * Where the wheel keeps it, kept by the wheel: slot * 2^20 + index in the
+   * slot (one number per member rather than two); -1 when in none.
+   */
   slot: number;
   beat(): void;
 }
 
+/** Members one slot may hold: 2^20, far above what one process's descriptors allow. */
+const SLOT_SPAN = 1 << 20;
+
+// Slots are arrays with swap-remove: a member costs one array element
+// rather than a Set entry.
 export class HeartbeatWheel<T extends Beating> {
-  readonly #slots: Set<T>[];
+  readonly #slots: T[][];
   /** The slot the next tick visits. */
   #cursor = 0;
   readonly #timer: NodeJS.Timeout;
@@ -25,31 +33,40 @@ export class HeartbeatWheel<T extends Beating> {
   /** Visits every member once per `periodMs`, in ticks of `tickMs`. */
   constructor(periodMs: number, tickMs = 1000) {
     const count = Math.max(2, Math.round(periodMs / tickMs));
-    this.#slots = Array.from({ length: count }, () => new Set<T>());
+    this.#slots = Array.from({ length: count }, () => []);
     this.#timer = setInterval(() => this.#tick(), periodMs / count);
     this.#timer.unref();
   }
 
   /** Adds `member`, first visited one full turn (less at most a tick) from now. */
   add(member: T): void {
-    member.slot = (this.#cursor + this.#slots.length - 1) % this.#slots.length;
-    this.#slots[member.slot]!.add(member);
+    const index = (this.#cursor + this.#slots.length - 1) % this.#slots.length;
+    const slot = this.#slots[index]!;
+    if (slot.length >= SLOT_SPAN) throw new Error('heartbeat wheel slot full');
+    member.slot = index * SLOT_SPAN + slot.length;
+    slot.push(member);
   }
 
   remove(member: T): void {
     if (member.slot < 0) return;
-    this.#slots[member.slot]!.delete(member);
+    const slot = this.#slots[Math.floor(member.slot / SLOT_SPAN)]!;
+    const index = member.slot % SLOT_SPAN;
+    const last = slot.pop()!;
+    if (last !== member) {
+      slot[index] = last;
+      last.slot = member.slot;
+    }
     member.slot = -1;
   }
 
   /** Every member, in no particular order. */
-  *members(): IterableIterator<T> {
-    for (const slot of this.#slots) yield* slot;
+  members(): T[] {
+    return this.#slots.flat();
   }
 
   get size(): number {
     let size = 0;
-    for (const slot of this.#slots) size += slot.size;
+    for (const slot of this.#slots) size += slot.length;
     return size;
   }
 
@@ -60,8 +77,10 @@ export class HeartbeatWheel<T extends Beating> {
   #tick(): void {
     const slot = this.#slots[this.#cursor]!;
     this.#cursor = (this.#cursor + 1) % this.#slots.length;
-    // A visit may close its member, which then leaves the set: deleting
-    // during iteration is safe for a Set.
-    for (const member of slot) member.beat();
+    // A visit may close its member, which then leaves the slot: the last
+    // member moves into its place, so walk from the end, where moves come from.
+    for (let i = slot.length - 1; i >= 0; i--) {
+      if (i < slot.length) slot[i]!.beat();
+    }
   }
 }

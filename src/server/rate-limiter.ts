@@ -33,6 +33,13 @@ export class RateLimiter {
     return { tokens: this.#burst, refilledAt: now, refused: 0 };
   }
 
+  /** Makes `bucket` a full one, as `bucket` would. */
+  fill(bucket: Bucket, now: number): void {
+    bucket.tokens = this.#burst;
+    bucket.refilledAt = now;
+    bucket.refused = 0;
+  }
+
   /** Takes one token; refusing more events in a row than a full burst is a flood. */
   take(bucket: Bucket, now: number): Verdict {
     bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.refilledAt) * this.#perMs);

@@ -190,9 +190,13 @@ export class SocketEndpoint {
   /** A socket has connected, with the policy `authorize` settled on. */
   opened(socket: ClientSocket, policy: SharePolicy | undefined, address: AddressState | undefined): void {
     const data = socket.data as SocketData;
-    data.bucket = this.#limiter.bucket(performance.now());
-    data.address = address;
-    data.policy = policy;
+    // A DirectSocket is its own bucket and holds its address already.
+    if (socket instanceof DirectSocket) {
+      this.#limiter.fill(socket, performance.now());
+    } else {
+      data.bucket = this.#limiter.bucket(performance.now());
+      data.address = address;
+    }
     this.#core.attach(this.#prefix + socket.id, policy);
     this.#logger.debug({ socket: socket.id }, 'connected');
   }
