@@ -5,8 +5,10 @@
  * node's own sockets never leave the process.
  *
  * Frames are a typed union that always carries the sender's node id; a node
- * drops its own frames and anything it cannot decode. They are encoded with
- * Node's structured serializer (node:v8), which keeps binary payloads binary
+ * drops its own frames and anything it cannot decode. A relayed message that
+ * arrived as JSON text travels as that text (`J` frames); notifications,
+ * which hold only strings, as JSON (`N`); anything else (binary payloads)
+ * with Node's structured serializer (node:v8), which keeps binary binary
  * without a dependency; every node of a cluster runs the same Node major.
  * Payloads are carried opaque and never logged.
  *
@@ -19,7 +21,9 @@
  * oldest route sends its `joiner-gone` and the launch as one command, and
  * a sharer leaving tells all its joiners on a node at once. A relay
  * (launch, answer) never waits: it takes any notification held for its
- * node along, ahead of itself, so the order per node is kept.
+ * node along, ahead of itself (or sends them just before itself, when it
+ * is a node:v8 frame), so the order per node is kept. A node of an earlier
+ * version drops `N` and `B` frames: upgrade every node of a cluster together.
  * @module
  */
 import { deserialize, serialize } from 'node:v8';
@@ -51,8 +55,6 @@ export interface RedisDeliveryOptions {
   onDrop?: (reason: string, error?: unknown) => void;
 }
 
-type Frame = Buffer | string;
-
 /** Frames of one batch at most: past it the batch goes at once. */
 const MAX_BATCH = 256;
 
@@ -64,8 +66,8 @@ export class RedisDelivery implements Delivery {
   readonly #channel: string;
   readonly #onDrop: ((reason: string, error?: unknown) => void) | undefined;
   #handler: DeliveryHandler | undefined;
-  /** Notifications waiting for the end of the task, per target node, in send order. */
-  readonly #held = new Map<NodeId, Frame[]>();
+  /** Notification frames waiting for the end of the task, per target node, in send order. */
+  readonly #held = new Map<NodeId, string[]>();
   #flushQueued = false;
 
   constructor(options: RedisDeliveryOptions) {
@@ -93,9 +95,21 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    let frame: Frame;
+    const held = this.#held.get(node);
+    if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
+      // Strings only: JSON costs a fraction of a structured clone.
+      const frame = NOTE_FRAME + JSON.stringify({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
+      if (held === undefined) this.#held.set(node, [frame]);
+      else if (held.push(frame) >= MAX_BATCH) this.#release(node, held);
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(this.#flush);
+      }
+      return;
+    }
+    let frame: Buffer | string;
     try {
-      if ((message.kind === 'launch' || message.kind === 'answer') && message.message instanceof RawJson) {
+      if (message.message instanceof RawJson) {
         // The relayed message's JSON text after a JSON header: no structured
         // clone of a 1-2 KB string on either side.
         const header = { v: 1, type: 'deliver-json', from: this.nodeId, target, message: { ...message, message: undefined } };
@@ -107,22 +121,15 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('unencodable message', error);
       return;
     }
-    const held = this.#held.get(node);
-    if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
-      if (held === undefined) this.#held.set(node, [frame]);
-      else if (held.push(frame) >= MAX_BATCH) this.#release(node, held);
-      if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        queueMicrotask(this.#flush);
-      }
-      return;
-    }
     if (held === undefined) {
       this.#publish(node, frame);
-      return;
+    } else if (typeof frame === 'string') {
+      held.push(frame);
+      this.#release(node, held);
+    } else {
+      this.#release(node, held);
+      this.#publish(node, frame);
     }
-    held.push(frame);
-    this.#release(node, held);
   }
 
   canSend(target: SocketId): boolean {
@@ -143,12 +150,12 @@ export class RedisDelivery implements Delivery {
     return `${this.#prefix}deliver:${node}`;
   }
 
-  #publish(node: NodeId, frame: Frame): void {
+  #publish(node: NodeId, frame: Buffer | string): void {
     this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
   }
 
   /** Sends what is held for `node` (and whatever was appended to it) in one PUBLISH. */
-  #release(node: NodeId, frames: Frame[]): void {
+  #release(node: NodeId, frames: string[]): void {
     this.#held.delete(node);
     if (this.#publisher.status !== 'ready') {
       this.#onDrop?.('redis unreachable');
@@ -164,32 +171,52 @@ export class RedisDelivery implements Delivery {
 
   readonly #onFrame = (channel: Buffer, data: Buffer): void => {
     if (channel.toString() !== this.#channel) return;
-    if (data[0] !== BATCH_FRAME_BYTE) {
-      this.#take(data);
+    const first = data[0];
+    if (first !== JSON_FRAME_BYTE && first !== NOTE_FRAME_BYTE && first !== BATCH_FRAME_BYTE) {
+      let frame: unknown;
+      try {
+        frame = deserialize(data);
+      } catch (error) {
+        this.#onDrop?.('undecodable frame', error);
+        return;
+      }
+      this.#take(frame);
       return;
     }
-    // `B` then, per frame, its byte length (uint32 BE) and its bytes.
+    const text = data.toString('utf8');
+    if (first !== BATCH_FRAME_BYTE) {
+      this.#takeText(text);
+      return;
+    }
+    // `B` then, per frame, `<length in UTF-16 code units>:<frame>`.
     let at = 1;
-    while (at < data.length) {
-      const end = at + 4 <= data.length ? at + 4 + data.readUInt32BE(at) : Infinity;
-      if (end > data.length) {
+    while (at < text.length) {
+      let length = 0;
+      let digit = at;
+      for (let c = text.charCodeAt(digit); c >= 0x30 && c <= 0x39 && digit - at < 10; c = text.charCodeAt(++digit)) length = length * 10 + c - 0x30;
+      const start = digit + 1;
+      if (digit === at || text.charCodeAt(digit) !== 0x3a || start + length > text.length) {
         this.#onDrop?.('undecodable frame');
         return;
       }
-      this.#take(data.subarray(at + 4, end));
-      at = end;
+      this.#takeText(text.slice(start, start + length));
+      at = start + length;
     }
   };
 
-  #take(data: Buffer): void {
+  /** A `J` or `N` frame (never a batch: they do not nest). */
+  #takeText(text: string): void {
     let frame: unknown;
     try {
-      if (data[0] === BATCH_FRAME_BYTE) throw new Error('nested batch');
-      frame = data[0] === JSON_FRAME_BYTE ? decodeJsonFrame(data) : deserialize(data);
+      frame = decodeTextFrame(text);
     } catch (error) {
       this.#onDrop?.('undecodable frame', error);
       return;
     }
+    this.#take(frame);
+  }
+
+  #take(frame: unknown): void {
     if (!isFrame(frame)) {
       this.#onDrop?.('malformed frame');
       return;
@@ -213,28 +240,32 @@ const str = (v: unknown): v is string => typeof v === 'string';
 /** First byte of a `deliver-json` frame (node:v8's start with 0xFF). */
 const JSON_FRAME = 'J';
 const JSON_FRAME_BYTE = 0x4a;
-/** First byte of a batch of frames. */
+/** `N<frame JSON>`: a notification (strings only). */
+const NOTE_FRAME = 'N';
+const NOTE_FRAME_BYTE = 0x4e;
+/** First byte of a batch of text frames. */
 const BATCH_FRAME_BYTE = 0x42;
 
-/** `B` then, per frame, its byte length (uint32 BE) and its bytes. */
-export function encodeBatch(frames: readonly Frame[]): Buffer {
-  const parts = frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : f));
-  let size = 1;
-  for (const part of parts) size += 4 + part.length;
-  const batch = Buffer.allocUnsafe(size);
-  batch[0] = BATCH_FRAME_BYTE;
-  let at = 1;
-  for (const part of parts) {
-    batch.writeUInt32BE(part.length, at);
-    part.copy(batch, at + 4);
-    at += 4 + part.length;
-  }
+/**
+ * `B` then, per frame, `<length in UTF-16 code units>:<frame>`. Frames are
+ * JSON-escaped text (no lone surrogates), so UTF-8 keeps every length.
+ */
+export function encodeBatch(frames: readonly string[]): string {
+  let batch = 'B';
+  for (const frame of frames) batch += `${frame.length}:${frame}`;
   return batch;
 }
 
+function decodeTextFrame(text: string): unknown {
+  if (text.charCodeAt(0) === JSON_FRAME_BYTE) return decodeJsonFrame(text);
+  if (text.charCodeAt(0) !== NOTE_FRAME_BYTE) throw new Error('not a text frame');
+  const frame = JSON.parse(text.slice(1)) as { type?: unknown } | null;
+  if (frame?.type !== 'deliver') throw new Error('not a notification frame');
+  return frame;
+}
+
 /** `J<header JSON>\n<message JSON text>`: JSON escapes newlines, so the first one ends the header. */
-function decodeJsonFrame(data: Buffer): unknown {
-  const text = data.toString('utf8');
+function decodeJsonFrame(text: string): unknown {
   const end = text.indexOf('\n');
   if (end < 0) throw new Error('no header end');
   const frame = JSON.parse(text.slice(1, end)) as { type?: unknown; message?: Record<string, unknown> } | null;

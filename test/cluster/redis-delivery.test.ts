@@ -1,8 +1,8 @@
 /**
- * RedisDelivery between two in-process nodes on a real redis-server:
+ * RedisDelivery between in-process nodes on a real redis-server:
  * notifications held to the end of the task ride in one PUBLISH with the
  * relay that follows them to the same node, in order; malformed batch
- * frames are dropped, never delivered in part past the damage.
+ * frames are dropped from the damage on.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -66,19 +66,21 @@ describe('RedisDelivery', () => {
     const joiner = a.id('j');
     const sharer = b.id('s');
     const before = await publishes();
-    a.delivery.send(sharer, { kind: 'joiner-gone', name: 'n', uid: 'old', joiner });
-    a.delivery.send(sharer, { kind: 'launch', name: 'n', uid: 'new', joiner, message: new RawJson('{"sdp":"o\\r\\n"}'), sentAt: 1 });
+    // Multi-byte text on both sides of the batch's lengths.
+    const name = 'n:日本語🙂';
+    a.delivery.send(sharer, { kind: 'joiner-gone', name, uid: 'old', joiner });
+    a.delivery.send(sharer, { kind: 'launch', name, uid: 'new', joiner, message: new RawJson('{"sdp":"o\\r\\n","é":"🙂"}'), sentAt: 1 });
     await eventually(() => b.got.length === 2, 5000, 'both delivered');
     assert.equal((await publishes()) - before, 1);
     assert.deepEqual(
-      b.got.map(([t, m]) => [t, m.kind, m.uid]),
+      b.got.map(([t, m]) => [t, m.kind, m.name, m.uid]),
       [
-        [sharer, 'joiner-gone', 'old'],
-        [sharer, 'launch', 'new'],
+        [sharer, 'joiner-gone', name, 'old'],
+        [sharer, 'launch', name, 'new'],
       ],
     );
     const launch = b.got[1]![1] as Extract<DeliveryMessage, { kind: 'launch' }>;
-    assert.deepEqual((launch.message as RawJson).value, { sdp: 'o\r\n' });
+    assert.deepEqual((launch.message as RawJson).value, { sdp: 'o\r\n', é: '🙂' });
     assert.deepEqual(a.drops.concat(b.drops), []);
   });
 
@@ -86,21 +88,27 @@ describe('RedisDelivery', () => {
     const prefix = `del${++round}:`;
     const [a, b, c] = [await node(prefix), await node(prefix), await node(prefix)];
     const before = await publishes();
-    // To b: a relay alone, then notifications, a relay that takes them along, then one more notification.
-    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u0', sharer: a.id('x'), message: 'plain', sentAt: 1 });
-    for (let i = 1; i <= 3; i++) a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: `u${i}`, sharer: a.id('x') });
-    a.delivery.send(c.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'c1', joiner: a.id('x') });
-    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u4', sharer: a.id('x'), message: { binary: Buffer.from([0, 255]) }, sentAt: 1 });
-    a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u5', sharer: a.id('x') });
-    await eventually(() => b.got.length === 6 && c.got.length === 1, 5000, 'all delivered');
-    // b: the lone relay, the batch of three with the relay, the last notification; c: its one.
-    assert.equal((await publishes()) - before, 4);
+    const x = a.id('x');
+    // To b: a structured-clone relay alone; two notifications that a JSON relay takes along; one
+    // notification sent just before a binary relay (which cannot join a text batch); a last one.
+    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u0', sharer: x, message: 'plain', sentAt: 1 });
+    for (const uid of ['u1', 'u2']) a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid, sharer: x });
+    a.delivery.send(c.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'c1', joiner: x });
+    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u3', sharer: x, message: new RawJson('"json"'), sentAt: 1 });
+    a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u4', sharer: x });
+    a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u5', sharer: x, message: { binary: Buffer.from([0, 255]) }, sentAt: 1 });
+    a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u6', sharer: x });
+    await eventually(() => b.got.length === 7 && c.got.length === 1, 5000, 'all delivered');
+    // b: u0; u1+u2+u3; u4; u5; u6 (end of task); c: its one (end of task).
+    assert.equal((await publishes()) - before, 6);
     assert.deepEqual(
       b.got.map(([, m]) => `${m.kind}:${m.uid}`),
-      ['answer:u0', 'sharer-gone:u1', 'sharer-gone:u2', 'sharer-gone:u3', 'answer:u4', 'sharer-gone:u5'],
+      ['answer:u0', 'sharer-gone:u1', 'sharer-gone:u2', 'answer:u3', 'sharer-gone:u4', 'answer:u5', 'sharer-gone:u6'],
     );
-    assert.deepEqual((b.got[4]![1] as { message: unknown }).message, { binary: Buffer.from([0, 255]) });
-    assert.deepEqual(c.got.map(([, m]) => `${m.kind}:${m.uid}`), ['joiner-gone:c1']);
+    assert.deepEqual(b.got[1], [b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u1', sharer: x }]);
+    assert.deepEqual((b.got[5]![1] as { message: unknown }).message, { binary: Buffer.from([0, 255]) });
+    assert.deepEqual(c.got, [[c.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'c1', joiner: x }]]);
+    assert.deepEqual(a.drops.concat(b.drops, c.drops), []);
   });
 
   it('splits a long run of notifications into bounded batches, in order', async () => {
@@ -130,11 +138,11 @@ describe('RedisDelivery', () => {
     good('g1');
     good('g2');
     await eventually(() => frames.length === 2 && b.got.length === 2, 5000, 'frames seen');
-    const [f1, f2] = frames as [Buffer, Buffer];
+    const [f1, f2] = frames.map((f) => f.toString()) as [string, string];
     const batch = encodeBatch([f1, f2]);
     const channel = `${prefix}deliver:${b.delivery.nodeId}`;
     b.got.length = 0;
-    await admin.publish(channel, batch.subarray(0, batch.length - 3));
+    await admin.publish(channel, batch.slice(0, -3));
     await admin.publish(channel, encodeBatch([encodeBatch([f1]), f2]));
     await eventually(() => b.drops.length === 2 && b.got.length === 2, 5000, 'drops');
     // The truncated batch delivers its intact first frame; the nested one is dropped, the frame after it delivered.
