@@ -38,3 +38,27 @@ describe('write batching', () => {
     assert.deepEqual(got, Array.from({ length: 9 }, (_, i) => ['wb-uid', `m${i}`]));
   });
 });
+
+describe('write batching, direct engine', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    disconnectAll();
+    await server.close();
+  });
+
+  it('delivers a burst written while corked whole and in order, and what follows it too', async () => {
+    const sharer = await connect(server.url);
+    const joiner = await connect(server.url);
+    await request(sharer, 'share', 'wb-direct');
+    const got = collect(sharer, 'launchResponse');
+    for (let i = 0; i < 9; i++) joiner.emit('launch', 'wb-direct', 'wb-uid', `m${i}`);
+    await eventually(() => got.length === 9, 5000, 'the burst to arrive');
+    // A single message in a later tick is not left corked.
+    joiner.emit('launch', 'wb-direct', 'wb-uid', 'after');
+    await eventually(() => got.length === 10, 5000, 'the message after the burst');
+    assert.deepEqual(got, [...Array.from({ length: 9 }, (_, i) => ['wb-uid', `m${i}`]), ['wb-uid', 'after']]);
+  });
+});

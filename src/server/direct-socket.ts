@@ -72,6 +72,21 @@ function onError(this: WebSocket): void {
   (this as CarrierWebSocket).owner?.close('transport error');
 }
 
+// Bursts: frames written to one connection within one tick (a sharer's
+// answer and its trickled candidates arrive together and leave together)
+// go out in one writev. The first frame of a tick is written at once; a
+// second one corks the TCP socket until the tick ends. `writeEpoch` counts
+// ticks in which something was written.
+let writeEpoch = 0;
+let epochEnding = false;
+const corked: Writable[] = [];
+function endEpoch(): void {
+  writeEpoch++;
+  epochEnding = false;
+  for (const tcp of corked) tcp.uncork();
+  corked.length = 0;
+}
+
 // Set while a connection's binary decoder runs: decoding is synchronous.
 let decodedPacket: Packet | undefined;
 function onDecoded(packet: Packet): void {
@@ -99,6 +114,8 @@ export class DirectSocket implements Bucket {
   #decoder: Decoder | undefined = undefined;
   /** `?token=` of its URL, for clients without handshake auth. */
   readonly #token: string | undefined;
+  /** The write epoch in which it was last written to. */
+  #written = -1;
   readonly #ws: CarrierWebSocket;
   readonly #host: DirectSocketHost;
 
@@ -328,6 +345,16 @@ export class DirectSocket implements Bucket {
       frame.writeUInt32BE(length, 6);
     }
     frame.write(text, head, length, 'utf8');
+    if (this.#written !== writeEpoch) {
+      this.#written = writeEpoch;
+      if (!epochEnding) {
+        epochEnding = true;
+        process.nextTick(endEpoch);
+      }
+    } else if (tcp.writableCorked === 0) {
+      tcp.cork();
+      corked.push(tcp);
+    }
     tcp.write(frame);
   }
 }
