@@ -214,11 +214,17 @@ export class DirectSocket implements Bucket {
     this.#ws.send('2');
   }
 
-  /** Ends the connection (a close frame, as engine.io sends) and tells the host, once. */
+  /**
+   * Ends the connection and tells the host, once: with a close frame, as
+   * engine.io does, except for a client gone silent, whose connection is
+   * dropped at once (ws would otherwise hold it up to 30 s for a close
+   * frame that will not come).
+   */
   close(reason: string): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
-    this.#ws.close();
+    if (reason === 'ping timeout' || reason === 'connect timeout') this.#ws.terminate();
+    else this.#ws.close();
     this.#host.closed(this, reason);
   }
 
