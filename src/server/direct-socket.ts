@@ -21,7 +21,7 @@ import { WebSocket, type RawData } from 'ws';
 import { PacketType, type Decoder, type Packet } from 'socket.io-parser';
 import type { Bucket } from './rate-limiter.js';
 import type { AddressState } from './admission.js';
-import { decodeTextPacket, newPacketDecoder, packetEncoder } from './relay-parser.js';
+import { decodeTextPacket, newPacketDecoder, packetEncoder, relayedEventText } from './relay-parser.js';
 
 /** The server side of a DirectSocket. */
 export interface DirectSocketHost {
@@ -172,7 +172,10 @@ export class DirectSocket implements Bucket {
   emit(event: string, ...args: unknown[]): boolean {
     if (this.#state !== CONNECTED) return false;
     args.unshift(event);
-    this.#send({ type: PacketType.EVENT, nsp: '/', data: args });
+    // A relayed message goes out as the text it came in, without a packet object.
+    const text = relayedEventText('42', args);
+    if (text !== undefined) this.#sendText(text);
+    else this.#send({ type: PacketType.EVENT, nsp: '/', data: args });
     return true;
   }
 

@@ -58,23 +58,31 @@ function wrapMessage(data: unknown[], text: string): void {
   data[last] = new RawJson(text.slice(at, text.length - 1), data[last]);
 }
 
+/**
+ * The packet text of an event whose last argument is a RawJson and whose
+ * others are strings (event name, uid), with `head` before its JSON array
+ * (`2`, plus namespace and ack id when any); undefined for any other event.
+ * Only strings: anything else could hold binary.
+ */
+export function relayedEventText(head: string, data: readonly unknown[]): string | undefined {
+  const last = data[data.length - 1];
+  if (!(last instanceof RawJson)) return undefined;
+  let text = `${head}[`;
+  for (let i = 0; i < data.length - 1; i++) {
+    const arg = data[i];
+    if (typeof arg !== 'string') return undefined;
+    text += `${JSON.stringify(arg)},`;
+  }
+  return `${text}${last.text}]`;
+}
+
 class RelayEncoder extends BaseEncoder {
   override encode(obj: Packet): unknown[] {
     if (obj.type === PacketType.EVENT && Array.isArray(obj.data)) {
-      const data = obj.data as unknown[];
-      const last = data[data.length - 1];
-      if (last instanceof RawJson) {
-        let head = obj.nsp && obj.nsp !== '/' ? `2${obj.nsp},` : '2';
-        if (obj.id != null) head += String(obj.id);
-        head += '[';
-        for (let i = 0; i < data.length - 1; i++) {
-          const arg = data[i];
-          // Strings only (event name, uid): anything else could hold binary.
-          if (typeof arg !== 'string') return super.encode(obj);
-          head += `${JSON.stringify(arg)},`;
-        }
-        return [`${head}${last.text}]`];
-      }
+      let head = obj.nsp && obj.nsp !== '/' ? `2${obj.nsp},` : '2';
+      if (obj.id != null) head += String(obj.id);
+      const text = relayedEventText(head, obj.data as unknown[]);
+      if (text !== undefined) return [text];
     }
     return super.encode(obj);
   }
