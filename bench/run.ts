@@ -4,7 +4,7 @@
  *   npm run bench                  full run (3 repetitions, about half an hour)
  *   npm run bench -- --quick       development run (one repetition, a couple of minutes)
  *
- * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-cluster,
+ * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-sio,sigserve-cluster,
  * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --heap-snapshot DIR (snapshot every server at the

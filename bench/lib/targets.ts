@@ -11,7 +11,7 @@ import type { Target } from './generator.js';
 import { freePort, hasCommand, RedisProcess, ROOT, ServerProcess, type MemorySample } from './procs.js';
 import type { Protocol } from './wire.js';
 
-export type ServerKey = 'ws' | 'peerjs' | 'socketio' | 'sigserve' | 'sigserve-cluster';
+export type ServerKey = 'ws' | 'peerjs' | 'socketio' | 'sigserve' | 'sigserve-sio' | 'sigserve-cluster';
 
 /**
  * Limits of sigserve raised for the run, because a looping pair does in a
@@ -127,6 +127,15 @@ export const SERVERS: ServerSpec[] = [
     protocol: 'seed',
     unavailable: sigserveBuilt,
     start: (o) => single('sigserve', 'seed', ['dist/cli.js'], sigserveEnv(), o.nodeFlags),
+  },
+  {
+    // The same server with socket.io serving websocket clients too: what the
+    // direct websocket engine changes, measured side by side.
+    key: 'sigserve-sio',
+    label: 'sigserve (memory, WS_ENGINE=socket.io)',
+    protocol: 'seed',
+    unavailable: sigserveBuilt,
+    start: (o) => single('sigserve-sio', 'seed', ['dist/cli.js'], { ...sigserveEnv(), WS_ENGINE: 'socket.io' }, o.nodeFlags),
   },
   {
     key: 'sigserve-cluster',
