@@ -21,7 +21,8 @@ import { WebSocket, type RawData } from 'ws';
 import { PacketType, type Decoder, type Packet } from 'socket.io-parser';
 import type { Bucket } from './rate-limiter.js';
 import type { AddressState } from './admission.js';
-import { decodeTextPacket, newPacketDecoder, packetEncoder, relayedEventText } from './relay-parser.js';
+import { decodeTextPacket, newPacketDecoder, packetEncoder, relayedEventHead } from './relay-parser.js';
+import { RawJson } from '../core/raw-json.js';
 
 /** The server side of a DirectSocket. */
 export interface DirectSocketHost {
@@ -173,8 +174,8 @@ export class DirectSocket implements Bucket {
     if (this.#state !== CONNECTED) return false;
     args.unshift(event);
     // A relayed message goes out as the text it came in, without a packet object.
-    const text = relayedEventText('42', args);
-    if (text !== undefined) this.#sendText(text);
+    const head = relayedEventHead('2', args);
+    if (head !== undefined) this.#sendText(head, (args[args.length - 1] as RawJson).text, ']');
     else this.#send({ type: PacketType.EVENT, nsp: '/', data: args });
     return true;
   }
@@ -323,23 +324,28 @@ export class DirectSocket implements Bucket {
     if (this.#state === CLOSED) return;
     for (const part of packetEncoder.encode(packet) as (string | Buffer)[]) {
       // Binary attachments travel as binary frames, without an engine.io type.
-      if (typeof part === 'string') this.#sendText(`4${part}`);
+      if (typeof part === 'string') this.#sendText(part);
       else this.#ws.send(part);
     }
   }
 
   /**
-   * A text frame in one write. ws would write its header and its payload
-   * as two buffers (a corked writev) after copying the text into a third;
+   * An engine.io message (`4`, then `a`, `b` and `c`: a relayed message's
+   * text is written where it lies, never copied into a joined string) as
+   * one websocket text frame in one write. ws would copy the text into a
+   * buffer and write its header and that buffer as two (a corked writev);
    * a server's frames are not masked, so the frame is simply the header
    * followed by the UTF-8 text. Frames written here and by ws never
    * interleave: both write whole frames synchronously (ws queues only while
    * compressing, which is off). Without ws's TCP socket, ws sends it.
    */
-  #sendText(text: string): void {
+  #sendText(a: string, b = '', c = ''): void {
     const tcp = this.#ws.readyState === this.#ws.OPEN ? (this.#ws as unknown as { _socket?: Writable })._socket : undefined;
-    if (!tcp || typeof tcp.write !== 'function') return void this.#ws.send(text);
-    const length = Buffer.byteLength(text);
+    if (!tcp || typeof tcp.write !== 'function') return void this.#ws.send(`4${a}${b}${c}`);
+    const la = Buffer.byteLength(a);
+    const lb = b === '' ? 0 : Buffer.byteLength(b);
+    const lc = c === '' ? 0 : Buffer.byteLength(c);
+    const length = 1 + la + lb + lc;
     const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
     const frame = Buffer.allocUnsafe(head + length);
     frame[0] = 0x81; // FIN, text
@@ -353,7 +359,11 @@ export class DirectSocket implements Bucket {
       frame.writeUInt32BE(0, 2);
       frame.writeUInt32BE(length, 6);
     }
-    frame.write(text, head, length, 'utf8');
+    frame[head] = 0x34; // '4': an engine.io message
+    let at = head + 1;
+    at += frame.write(a, at, la, 'utf8');
+    if (lb > 0) at += frame.write(b, at, lb, 'utf8');
+    if (lc > 0) frame.write(c, at, lc, 'utf8');
     if (this.#written !== writeEpoch) {
       this.#written = writeEpoch;
       if (!epochEnding) {

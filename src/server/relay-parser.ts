@@ -59,21 +59,22 @@ function wrapMessage(data: unknown[], text: string): void {
 }
 
 /**
- * The packet text of an event whose last argument is a RawJson and whose
- * others are strings (event name, uid), with `head` before its JSON array
- * (`2`, plus namespace and ack id when any); undefined for any other event.
- * Only strings: anything else could hold binary.
+ * For an event whose last argument is a RawJson and whose others are
+ * strings (event name, uid): its packet text up to that argument, i.e.
+ * `head` (`2`, plus namespace and ack id when any), the JSON array's `[`
+ * and the other arguments each followed by a comma. The packet is this,
+ * the RawJson's text, then `]`. Undefined for any other event. Only
+ * strings: anything else could hold binary.
  */
-export function relayedEventText(head: string, data: readonly unknown[]): string | undefined {
-  const last = data[data.length - 1];
-  if (!(last instanceof RawJson)) return undefined;
+export function relayedEventHead(head: string, data: readonly unknown[]): string | undefined {
+  if (!(data[data.length - 1] instanceof RawJson)) return undefined;
   let text = `${head}[`;
   for (let i = 0; i < data.length - 1; i++) {
     const arg = data[i];
     if (typeof arg !== 'string') return undefined;
     text += `${JSON.stringify(arg)},`;
   }
-  return `${text}${last.text}]`;
+  return text;
 }
 
 class RelayEncoder extends BaseEncoder {
@@ -81,8 +82,9 @@ class RelayEncoder extends BaseEncoder {
     if (obj.type === PacketType.EVENT && Array.isArray(obj.data)) {
       let head = obj.nsp && obj.nsp !== '/' ? `2${obj.nsp},` : '2';
       if (obj.id != null) head += String(obj.id);
-      const text = relayedEventText(head, obj.data as unknown[]);
-      if (text !== undefined) return [text];
+      const data = obj.data as unknown[];
+      const start = relayedEventHead(head, data);
+      if (start !== undefined) return [`${start}${(data[data.length - 1] as RawJson).text}]`];
     }
     return super.encode(obj);
   }
