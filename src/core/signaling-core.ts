@@ -149,6 +149,15 @@ export const mintShareName = (): ShareName => randomBytes(18).toString('base64ur
 
 const done: Promise<void> = Promise.resolve();
 
+/**
+ * Stands in the socket table for every socket attached without a policy
+ * that has not shared, launched or answered yet (most connections, most of
+ * the time): such a socket costs a table entry, not a LocalSocket. Its maps
+ * are the shared empty ones, so walks over the table pass it by; it is never
+ * written to: `#socket` makes a socket's own LocalSocket first.
+ */
+const IDLE = new LocalSocket('', undefined);
+
 export class SignalingCore {
   readonly #registry: Registry;
   readonly #delivery: Delivery;
@@ -174,15 +183,16 @@ export class SignalingCore {
 
   /** Starts serving a socket; `policy` limits what it may share (anything when absent). */
   attach(socket: SocketId, policy?: SharePolicy): void {
-    this.#sockets.set(socket, new LocalSocket(socket, policy));
+    this.#sockets.set(socket, policy === undefined ? IDLE : new LocalSocket(socket, policy));
   }
 
   /** Forgets a disconnected socket: its shares end, its peers are told. */
   async detach(socketId: SocketId): Promise<void> {
     const socket = this.#sockets.get(socketId);
     if (!socket) return;
-    socket.closed = true;
     this.#sockets.delete(socketId);
+    if (socket === IDLE) return;
+    socket.closed = true;
     // Most sockets never shared nor launched: nothing to undo, nobody to tell.
     if (socket.shares === none && socket.asSharer === none && socket.asJoiner === none) return;
     const pending: (void | Promise<void>)[] = [];
@@ -394,7 +404,10 @@ export class SignalingCore {
   #socket(socketId: SocketId): LocalSocket {
     const socket = this.#sockets.get(socketId);
     if (!socket) throw new SignalingError('internal', 'socket is not attached');
-    return socket;
+    if (socket !== IDLE) return socket;
+    const own = new LocalSocket(socketId, undefined);
+    this.#sockets.set(socketId, own);
+    return own;
   }
 
   /** `routing`: the registry's answer when it was already asked (with `evict`). */
@@ -536,7 +549,9 @@ export class SignalingCore {
   }
 
   #receive(target: SocketId, message: DeliveryMessage): void {
-    const socket = this.#sockets.get(target);
+    // An idle socket holds no route: only a launch (to a sharer, which is
+    // not idle) writes to it, and then it gets its own state.
+    const socket = message.kind === 'launch' && this.#sockets.get(target) === IDLE ? this.#socket(target) : this.#sockets.get(target);
     const key = routeKey(message.name, message.uid);
     switch (message.kind) {
       case 'launch': {
