@@ -7,7 +7,8 @@
  * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-sio,sigserve-cluster,
  * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
- * every server process), --heap-snapshot DIR (snapshot every server at the
+ * every server process), --server-flags "FLAGS" (Node flags for every server
+ * process alike), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
  * --quick). --scenarios scale (part of the full run): a cluster of
  * --scale-nodes N sigserve nodes (default 6) behind Redis holds
@@ -46,6 +47,7 @@ const { values: flags } = parseArgs({
     scenarios: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'heap-snapshot': { type: 'string' },
+    'server-flags': { type: 'string' },
     idle: { type: 'string' },
     'scale-total': { type: 'string' },
     'scale-nodes': { type: 'string' },
@@ -74,7 +76,11 @@ const scenarios = new Set((flags.scenarios ?? (quick ? 'pairs,trickle,churn,idle
 const perServer = ['pairs', 'trickle', 'churn', 'idle'].some((s) => scenarios.has(s));
 const outDir = resolve(flags.out ?? join(ROOT, 'bench'));
 const only = flags.only ? new Set(flags.only.split(',') as ServerKey[]) : undefined;
-const nodeFlags = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof'])] : [];
+const nodeFlags = [
+  ...(flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(flags['cpu-prof'])] : []),
+  // Extra Node flags for every server process alike, e.g. --server-flags=--max-semi-space-size=64 (NODE_OPTIONS does not reach them).
+  ...(flags['server-flags'] ? flags['server-flags'].split(' ').filter(Boolean) : []),
+];
 const snapshotDir = flags['heap-snapshot'] ? resolve(flags['heap-snapshot']) : undefined;
 
 const log = (text: string): void => {
