@@ -118,6 +118,31 @@ describe('direct websocket engine', () => {
     assert.equal((await request<{ ok: boolean }>(bystander, 'share', 'dw-early')).ok, true);
   });
 
+  it('closes a connection that breaks the engine.io or socket.io framing, and only that one', async () => {
+    const s = await server();
+    const bystander = await connect(s.url);
+    const cases: [string, (ws: WebSocket) => void][] = [
+      ['a binary frame with no binary packet waiting for it', (ws) => ws.send(Buffer.from([1, 2, 3]))],
+      ['an unknown engine.io packet type', (ws) => ws.send('9hello')],
+      ['a ping from the client (engine.io v4: only the server pings)', (ws) => ws.send('2')],
+      ['text while a binary packet waits for its attachment', (ws) => {
+        ws.send('451-["launch","dw-bin","u",{"_placeholder":true,"num":0}]');
+        ws.send('42["share","dw-bin"]');
+      }],
+      ['a socket.io packet that is not JSON', (ws) => ws.send('42["share",')],
+    ];
+    for (const [label, send] of cases) {
+      const raw = await rawClient(s.url);
+      raw.ws.send('40');
+      await eventually(() => raw.frames.some((f) => f.startsWith('40{')), 3000, `connect (${label})`);
+      send(raw.ws);
+      await Promise.race([raw.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`not closed: ${label}`)), 3000))]);
+    }
+    assert.equal(bystander.connected, true);
+    assert.equal((await request<{ ok: boolean }>(bystander, 'share', 'dw-framing')).ok, true);
+    await eventually(() => s.connections === 1, 3000, 'only the bystander left');
+  });
+
   it('closes its connections on shutdown', async () => {
     const s = await startTestServer();
     const client = await connect(s.url);
