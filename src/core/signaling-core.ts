@@ -551,7 +551,8 @@ export class SignalingCore {
   #receive(target: SocketId, message: DeliveryMessage): void {
     // An idle socket holds no route: only a launch (to a sharer, which is
     // not idle) writes to it, and then it gets its own state.
-    const socket = message.kind === 'launch' && this.#sockets.get(target) === IDLE ? this.#socket(target) : this.#sockets.get(target);
+    let socket = this.#sockets.get(target);
+    if (socket === IDLE && message.kind === 'launch') socket = this.#socket(target);
     const key = routeKey(message.name, message.uid);
     switch (message.kind) {
       case 'launch': {

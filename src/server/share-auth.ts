@@ -72,8 +72,14 @@ function reasonFor(error: unknown): string {
   return 'the share token is malformed';
 }
 
+/** What a client sent on connecting: socket.io's `handshake.auth` and `handshake.query`. */
+export interface Handshake {
+  auth: unknown;
+  query: unknown;
+}
+
 /** The token a handshake carries: `auth.token`, or `?token=` for socket.io 1.x/2.x clients, which have no `auth`. */
-export function handshakeToken(handshake: { auth: unknown; query: unknown }): unknown {
+export function handshakeToken(handshake: Handshake): unknown {
   const auth = handshake.auth;
   if (typeof auth === 'object' && auth !== null && Object.hasOwn(auth, 'token')) return (auth as { token: unknown }).token;
   const query = handshake.query;

@@ -22,7 +22,7 @@ import type { ServerMetrics } from './metrics.js';
 import { RateLimiter, type Bucket } from './rate-limiter.js';
 import type { SharePolicy } from '../core/share-policy.js';
 import type { Admission, AddressState } from './admission.js';
-import { handshakeToken, type ShareAuth } from './share-auth.js';
+import { handshakeToken, type Handshake, type ShareAuth } from './share-auth.js';
 import { bufferedBytes, cutOff } from './slow-consumer.js';
 import { DirectSocket } from './direct-socket.js';
 
@@ -75,12 +75,6 @@ export interface ClientSocket {
   readonly data: unknown;
   emit(event: string, ...args: unknown[]): unknown;
   disconnect(close: true): unknown;
-}
-
-/** What a client sent on connecting: socket.io's `handshake.auth` and `handshake.query`. */
-export interface Handshake {
-  auth: unknown;
-  query: unknown;
 }
 
 interface SocketData {
