@@ -166,6 +166,8 @@ export class SignalingCore {
   readonly #limits: CoreLimits;
   readonly #observer: CoreObserver | undefined;
   readonly #sockets = new Map<SocketId, LocalSocket>();
+  /** Detaches still telling peers and the registry: `detachAll` waits for them too. */
+  readonly #detaching = new Set<Promise<void>>();
 
   constructor(options: CoreOptions) {
     this.#registry = options.registry;
@@ -187,7 +189,15 @@ export class SignalingCore {
   }
 
   /** Forgets a disconnected socket: its shares end, its peers are told. */
-  async detach(socketId: SocketId): Promise<void> {
+  detach(socketId: SocketId): Promise<void> {
+    const work = this.#detach(socketId);
+    this.#detaching.add(work);
+    const settled = (): boolean => this.#detaching.delete(work);
+    work.then(settled, settled);
+    return work;
+  }
+
+  async #detach(socketId: SocketId): Promise<void> {
     const socket = this.#sockets.get(socketId);
     if (!socket) return;
     this.#sockets.delete(socketId);
@@ -396,9 +406,17 @@ export class SignalingCore {
     return { sockets: this.#sockets.size, shares, joinerRoutes, sharerRoutes };
   }
 
-  /** Detaches every socket, as at shutdown. */
+  /**
+   * Detaches every socket, as at shutdown, and waits for detaches already
+   * under way (a socket whose connection closed a moment ago may still be
+   * telling its peers): whoever closes the registry and delivery next must
+   * not cut them short.
+   */
   async detachAll(): Promise<void> {
-    await Promise.all([...this.#sockets.keys()].map((id) => this.detach(id)));
+    const mine = [...this.#sockets.keys()].map((id) => this.detach(id));
+    await Promise.allSettled([...this.#detaching]);
+    // Fails as before when one of its own detaches failed.
+    await Promise.all(mine);
   }
 
   #socket(socketId: SocketId): LocalSocket {
