@@ -15,6 +15,7 @@ import type { Delivery } from './delivery.js';
 import type { Registry, RegistryCounts, RegistrySnapshot } from './registry.js';
 import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
+import { RouteTable, routeEnd, type RouteEnd } from './route-table.js';
 import type { DeliveryMessage, JoinerUID, RouteOutcome, ShareName, SignalMessage, SocketId } from './types.js';
 
 /** Events the core asks the protocol endpoint to send to one of its sockets. */
@@ -92,13 +93,6 @@ interface LocalShare {
   joins: number;
 }
 
-interface RouteEnd {
-  name: ShareName;
-  uid: JoinerUID;
-  /** The socket at the other end. */
-  peer: SocketId;
-}
-
 /**
  * The map every socket reads until it stores something: most sockets never
  * share or launch, and four empty Maps cost ~0.9 KB per idle connection.
@@ -106,25 +100,23 @@ interface RouteEnd {
  */
 const none: Map<never, never> = new (class extends Map<never, never> {
   override set(): never {
-    throw new Error('write to the shared empty map: use LocalSocket.own()');
+    throw new Error('write to the shared empty map: use LocalSocket.ownShares()');
   }
 })();
 
-interface UidRoutes {
-  /** Key of the latest route of the uid in `asSharer`. */
-  latest: string;
-  /** Routes of the uid in `asSharer`: a route is forgotten without a scan unless others remain. */
-  count: number;
-}
+/** The same for route tables. */
+const noRoutes: RouteTable = new (class extends RouteTable {
+  override add(): never {
+    throw new Error('write to the shared empty route table: use LocalSocket.ownRoutes()');
+  }
+})();
 
 class LocalSocket {
   shares: Map<ShareName, LocalShare> = none;
-  /** Routes where this socket is the joiner, oldest first. */
-  asJoiner: Map<string, RouteEnd> = none;
+  /** Routes where this socket is the joiner. */
+  asJoiner: RouteTable = noRoutes;
   /** Routes where this socket is the sharer. */
-  asSharer: Map<string, RouteEnd> = none;
-  /** For the 2-argument answer: joinerUID -> its latest route here, and how many it has. */
-  latestByUid: Map<JoinerUID, UidRoutes> = none;
+  asSharer: RouteTable = noRoutes;
   /** Launches waiting for the registry; later launches queue behind them. */
   routing = 0;
   queue: Promise<unknown> = done;
@@ -134,15 +126,18 @@ class LocalSocket {
     readonly policy: SharePolicy | undefined,
   ) {}
 
-  /** One of its maps, to write to: created on the first write. */
-  own<K extends 'shares' | 'asJoiner' | 'asSharer' | 'latestByUid'>(map: K): this[K] {
-    if (this[map] === none) this[map] = new Map() as this[K];
-    return this[map];
+  /** Its shares, to write to: created on the first write. */
+  ownShares(): Map<ShareName, LocalShare> {
+    if (this.shares === none) this.shares = new Map();
+    return this.shares;
+  }
+
+  /** One of its route tables, to write to: created on the first write. */
+  ownRoutes(role: 'asJoiner' | 'asSharer'): RouteTable {
+    if (this[role] === noRoutes) this[role] = new RouteTable();
+    return this[role];
   }
 }
-
-// Length-prefixed, so no choice of name and uid can collide with another.
-const routeKey = (name: ShareName, uid: JoinerUID): string => `${name.length}:${name}${uid}`;
 
 /** 144 random bits, URL-safe: links cannot be guessed or enumerated. */
 export const mintShareName = (): ShareName => randomBytes(18).toString('base64url');
@@ -204,7 +199,7 @@ export class SignalingCore {
     if (socket === IDLE) return;
     socket.closed = true;
     // Most sockets never shared nor launched: nothing to undo, nobody to tell.
-    if (socket.shares === none && socket.asSharer === none && socket.asJoiner === none) return;
+    if (socket.shares === none && socket.asSharer === noRoutes && socket.asJoiner === noRoutes) return;
     const pending: (void | Promise<void>)[] = [];
     const unshared: Promise<void>[] = [];
     for (const [name, share] of socket.shares) {
@@ -215,13 +210,13 @@ export class SignalingCore {
     // longer offer this sharer by then (in cluster mode the two travel apart).
     await Promise.allSettled(unshared);
     pending.push(...unshared);
-    for (const route of socket.asSharer.values()) {
+    socket.asSharer.forEach((route) => {
       this.#delivery.send(route.peer, { kind: 'sharer-gone', name: route.name, uid: route.uid, sharer: socketId });
-    }
-    for (const route of socket.asJoiner.values()) {
+    });
+    socket.asJoiner.forEach((route) => {
       pending.push(this.#registry.removeRoute(route.name, route.uid, socketId));
       this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socketId });
-    }
+    });
     await Promise.all(pending);
   }
 
@@ -253,7 +248,7 @@ export class SignalingCore {
       joins: previous?.joins ?? 0,
     };
     // Local state first, so an unshare sent right after this share sees it.
-    socket.own('shares').set(name, share);
+    socket.ownShares().set(name, share);
     try {
       await this.#registry.addShare(name, socketId, { expiresAt, maxJoins });
     } catch (error) {
@@ -299,14 +294,13 @@ export class SignalingCore {
     let evict: RouteEnd | undefined;
     // With nothing waiting for the registry, nothing can overtake this launch.
     if (socket.routing === 0) {
-      const key = routeKey(name, uid);
-      let route = socket.asJoiner.get(key);
+      let route = socket.asJoiner.get(name, uid);
       if (!route) {
         if (pendingCap !== undefined && pendingCap <= 0) throw this.#tooManyPending(pendingCap);
         evict = this.#evictionFor(socket);
         const outcome = this.#registry.route(name, uid, socketId, this.#clock.now(), evict);
         if (outcome instanceof Promise) routing = outcome;
-        else route = this.#adoptRoute(socket, key, name, uid, outcome, evict);
+        else route = this.#adoptRoute(socket, name, uid, outcome, evict);
       }
       if (route) {
         this.#sendLaunch(socketId, route, message);
@@ -364,15 +358,15 @@ export class SignalingCore {
    */
   peersGone(isGone: (socket: SocketId) => boolean): void {
     for (const socket of this.#sockets.values()) {
-      for (const [key, route] of socket.asJoiner) {
-        if (!isGone(route.peer)) continue;
-        socket.asJoiner.delete(key);
+      socket.asJoiner.forEach((route) => {
+        if (!isGone(route.peer)) return;
+        socket.asJoiner.delete(route);
         this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
         this.#sink.sharerGone(socket.id, route.name, route.uid);
-      }
-      for (const [key, route] of socket.asSharer) {
-        if (isGone(route.peer)) this.#forgetSharerRoute(socket, key, route.uid);
-      }
+      });
+      socket.asSharer.forEach((route) => {
+        if (isGone(route.peer)) socket.asSharer.delete(route);
+      });
     }
   }
 
@@ -383,9 +377,9 @@ export class SignalingCore {
       for (const [name, share] of socket.shares) {
         snapshot.shares.push({ name, sharer: socket.id, terms: { expiresAt: share.expiresAt, maxJoins: share.maxJoins }, joins: share.joins });
       }
-      for (const route of socket.asJoiner.values()) {
+      socket.asJoiner.forEach((route) => {
         snapshot.routes.push({ name: route.name, uid: route.uid, route: { joiner: socket.id, sharer: route.peer } });
-      }
+      });
     }
     return snapshot;
   }
@@ -437,8 +431,7 @@ export class SignalingCore {
     routing?: Promise<RouteOutcome>,
     evict?: RouteEnd,
   ): Promise<void> {
-    const key = routeKey(name, uid);
-    let route = socket.asJoiner.get(key);
+    let route = socket.asJoiner.get(name, uid);
     if (!route) {
       if (!routing) evict = this.#evictionFor(socket);
       const outcome = await (routing ?? this.#registry.route(name, uid, socket.id, this.#clock.now(), evict));
@@ -447,7 +440,7 @@ export class SignalingCore {
         if (outcome.ok) await this.#registry.removeRoute(name, uid, socket.id);
         return;
       }
-      route = this.#adoptRoute(socket, key, name, uid, outcome, evict);
+      route = this.#adoptRoute(socket, name, uid, outcome, evict);
     }
     this.#sendLaunch(socket.id, route, message);
   }
@@ -462,25 +455,25 @@ export class SignalingCore {
    */
   #evictionFor(socket: LocalSocket): RouteEnd | undefined {
     if (socket.asJoiner.size < this.#limits.maxRoutesPerSocket) return undefined;
-    return socket.asJoiner.values().next().value;
+    return socket.asJoiner.oldest();
   }
 
   /**
    * Records the route the registry gave a joiner (throws its refusal).
    * `evict`: the route the registry was asked to remove along with it.
    */
-  #adoptRoute(socket: LocalSocket, key: string, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: RouteEnd): RouteEnd {
+  #adoptRoute(socket: LocalSocket, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: RouteEnd): RouteEnd {
     if (!outcome.ok) throw new SignalingError(outcome.code);
-    const route: RouteEnd = { name, uid, peer: outcome.sharer };
-    socket.own('asJoiner').set(key, route);
+    const route = routeEnd(name, uid, outcome.sharer);
+    const routes = socket.ownRoutes('asJoiner');
+    routes.add(route);
     const removed = outcome.evicted === true ? evict : undefined;
-    if (socket.asJoiner.size > this.#limits.maxRoutesPerSocket) {
+    if (routes.size > this.#limits.maxRoutesPerSocket) {
       this.#evictOldestRoute(socket, removed);
     } else if (removed !== undefined) {
       // A route went while the registry answered, leaving room, but the
       // registry already removed this one: drop it here too, so both agree.
-      const removedKey = routeKey(removed.name, removed.uid);
-      if (socket.asJoiner.get(removedKey) === removed) this.#evictRoute(socket, removedKey, removed, true);
+      if (routes.get(removed.name, removed.uid) === removed) this.#evictRoute(socket, removed, true);
     }
     return route;
   }
@@ -493,35 +486,18 @@ export class SignalingCore {
 
   /** `removed`: a route the registry already removed (with the route call). */
   #evictOldestRoute(socket: LocalSocket, removed?: RouteEnd): void {
-    const [key, oldest] = socket.asJoiner.entries().next().value as [string, RouteEnd];
-    this.#evictRoute(socket, key, oldest, oldest === removed);
+    const oldest = socket.asJoiner.oldest()!;
+    this.#evictRoute(socket, oldest, oldest === removed);
   }
 
-  #evictRoute(socket: LocalSocket, key: string, route: RouteEnd, registryDone: boolean): void {
-    socket.asJoiner.delete(key);
+  #evictRoute(socket: LocalSocket, route: RouteEnd, registryDone: boolean): void {
+    socket.asJoiner.delete(route);
     if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
     this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socket.id });
   }
 
   #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {
-    if (name !== undefined) return socket.asSharer.get(routeKey(name, uid));
-    const routes = socket.latestByUid.get(uid);
-    return routes === undefined ? undefined : socket.asSharer.get(routes.latest);
-  }
-
-  #forgetSharerRoute(socket: LocalSocket, key: string, uid: JoinerUID): void {
-    socket.asSharer.delete(key);
-    const routes = socket.latestByUid.get(uid);
-    if (!routes) return;
-    if (--routes.count === 0) {
-      socket.latestByUid.delete(uid);
-      return;
-    }
-    if (routes.latest !== key) return;
-    // Another route of the same uid (under another name) becomes the latest.
-    for (const [other, route] of socket.asSharer) {
-      if (route.uid === uid) routes.latest = other;
-    }
+    return name === undefined ? socket.asSharer.latest(uid) : socket.asSharer.get(name, uid);
   }
 
   async #endShare(socket: LocalSocket, name: ShareName): Promise<void> {
@@ -547,7 +523,7 @@ export class SignalingCore {
         ...previous,
         timer: this.#clock.schedule(previous.expiresAt - this.#clock.now(), () => this.#expire(socket, name, restored)),
       };
-      socket.own('shares').set(name, restored);
+      socket.ownShares().set(name, restored);
       return;
     }
     socket.shares.delete(name);
@@ -571,7 +547,6 @@ export class SignalingCore {
     // not idle) writes to it, and then it gets its own state.
     let socket = this.#sockets.get(target);
     if (socket === IDLE && message.kind === 'launch') socket = this.#socket(target);
-    const key = routeKey(message.name, message.uid);
     switch (message.kind) {
       case 'launch': {
         if (!socket) {
@@ -579,37 +554,38 @@ export class SignalingCore {
           this.#delivery.send(message.joiner, { kind: 'sharer-gone', name: message.name, uid: message.uid, sharer: target });
           return;
         }
-        const known = socket.asSharer.get(key);
-        let routes = socket.latestByUid.get(message.uid);
-        if (!routes) socket.own('latestByUid').set(message.uid, (routes = { latest: key, count: 0 }));
-        if (!known || known.peer !== message.joiner) {
-          socket.own('asSharer').set(key, { name: message.name, uid: message.uid, peer: message.joiner });
-          if (!known) routes.count++;
+        const routes = socket.ownRoutes('asSharer');
+        let route = routes.get(message.name, message.uid);
+        if (route === undefined || route.peer !== message.joiner) {
+          if (route === undefined) routes.add((route = routeEnd(message.name, message.uid, message.joiner)));
+          else route.peer = message.joiner;
           const share = socket.shares.get(message.name);
           if (share) share.joins++;
         }
-        routes.latest = key;
+        routes.use(route);
         this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);
         this.#sink.launchResponse(target, message.uid, message.message);
         return;
       }
       case 'answer': {
         // Only while the joiner is still routed to this sharer.
-        if (socket?.asJoiner.get(key)?.peer !== message.sharer) return;
+        if (socket?.asJoiner.get(message.name, message.uid)?.peer !== message.sharer) return;
         this.#observer?.relayed('answer', this.#clock.now() - message.sentAt);
         this.#sink.answerResponse(target, message.message);
         return;
       }
       case 'sharer-gone': {
-        if (socket?.asJoiner.get(key)?.peer !== message.sharer) return;
-        socket.asJoiner.delete(key);
+        const route = socket?.asJoiner.get(message.name, message.uid);
+        if (socket === undefined || route?.peer !== message.sharer) return;
+        socket.asJoiner.delete(route);
         this.#background('removeRoute', this.#registry.removeRoute(message.name, message.uid, target));
         this.#sink.sharerGone(target, message.name, message.uid);
         return;
       }
       case 'joiner-gone': {
-        if (socket?.asSharer.get(key)?.peer !== message.joiner) return;
-        this.#forgetSharerRoute(socket, key, message.uid);
+        const route = socket?.asSharer.get(message.name, message.uid);
+        if (socket === undefined || route?.peer !== message.joiner) return;
+        socket.asSharer.delete(route);
         return;
       }
     }
