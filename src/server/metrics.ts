@@ -13,9 +13,12 @@ export class ServerMetrics {
   readonly errors: Counter<'code'>;
   readonly latency: Histogram<'kind'>;
   readonly slowConsumers: Counter;
-  // Label children bound once: recordRelay runs for every relayed message.
-  readonly #relayedLaunch: { inc(): void };
-  readonly #relayedAnswer: { inc(): void };
+  // recordRelay runs for every relayed message: the relayed counter is
+  // brought up to date when read (prom-client's collect hook) rather than
+  // through prom-client's label checks each time, and the histogram's label
+  // children are bound once.
+  #launches = 0;
+  #answers = 0;
   readonly #latencyLaunch: { observe(value: number): void };
   readonly #latencyAnswer: { observe(value: number): void };
 
@@ -45,11 +48,17 @@ export class ServerMetrics {
         this.set(stats().joinerRoutes);
       },
     });
+    const metrics = this;
     this.relayed = new Counter({
       name: 'sigserve_relayed_total',
       help: 'Messages relayed to their recipient, by kind (launch, answer)',
       labelNames: ['kind'],
       registers: [this.registry],
+      collect() {
+        this.inc({ kind: 'launch' }, metrics.#launches);
+        this.inc({ kind: 'answer' }, metrics.#answers);
+        metrics.#launches = metrics.#answers = 0;
+      },
     });
     this.errors = new Counter({
       name: 'sigserve_errors_total',
@@ -72,16 +81,18 @@ export class ServerMetrics {
     for (const kind of ['launch', 'answer']) {
       this.relayed.inc({ kind }, 0);
     }
-    this.#relayedLaunch = this.relayed.labels('launch');
-    this.#relayedAnswer = this.relayed.labels('answer');
     this.#latencyLaunch = this.latency.labels('launch');
     this.#latencyAnswer = this.latency.labels('answer');
   }
 
   recordRelay(kind: 'launch' | 'answer', latencyMs: number): void {
-    const launch = kind === 'launch';
-    (launch ? this.#relayedLaunch : this.#relayedAnswer).inc();
-    (launch ? this.#latencyLaunch : this.#latencyAnswer).observe(Math.max(0, latencyMs) / 1000);
+    if (kind === 'launch') {
+      this.#launches++;
+      this.#latencyLaunch.observe(Math.max(0, latencyMs) / 1000);
+    } else {
+      this.#answers++;
+      this.#latencyAnswer.observe(Math.max(0, latencyMs) / 1000);
+    }
   }
 
   recordError(code: ErrorCode): void {
