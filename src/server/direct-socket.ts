@@ -60,10 +60,30 @@ export class CarrierWebSocket extends WebSocket {
   owner: DirectSocket | undefined = undefined;
 }
 
+/** ws's Receiver, as far as its list of incoming chunks goes. */
+interface ChunkList {
+  _buffers?: unknown;
+}
+
+/**
+ * ws's Receiver queues incoming chunks in an array it pushes to and shifts
+ * from, so after the first message (the socket.io connect, a pong) that
+ * array keeps a 16-slot backing store, ~150 bytes, for the connection's
+ * life. When a message leaves it empty, an empty array (no backing store)
+ * takes its place. ws reads the field afresh on every chunk; if a ws
+ * version names it otherwise, nothing is done (test/direct-memory.test.ts
+ * notices).
+ */
+function releaseChunks(ws: WebSocket): void {
+  const receiver = (ws as unknown as { _receiver?: ChunkList | null })._receiver;
+  if (receiver && Array.isArray(receiver._buffers) && receiver._buffers.length === 0) receiver._buffers = [];
+}
+
 // One set of listeners for every websocket (`this` is the websocket), so a
 // connection costs no closures.
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as CarrierWebSocket).owner?.frame(data as Buffer, isBinary);
+  releaseChunks(this);
 }
 function onClose(this: WebSocket): void {
   (this as CarrierWebSocket).owner?.close('transport close');

@@ -4,6 +4,8 @@
  * CLI and the tests both start the server through `startServer`.
  * @module
  */
+// First: sizes stream state objects before any stream exists (see the module).
+import './stream-shape.js';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
