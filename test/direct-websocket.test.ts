@@ -105,6 +105,11 @@ describe('direct websocket engine', () => {
     raw.ws.send('427["share","dw-raw"]');
     await eventually(() => raw.frames.length > 3, 3000, 'the ack');
     assert.match(raw.frames[3]!, /^437\[\{"ok":true,"name":"dw-raw",/);
+    // An event packet without data is, as for socket.io, an event nobody listens to: dropped, the connection kept.
+    raw.ws.send('42');
+    raw.ws.send('428["share","dw-raw-2"]');
+    await eventually(() => raw.frames.length > 4, 3000, 'the second ack');
+    assert.match(raw.frames[4]!, /^438\[\{"ok":true,"name":"dw-raw-2",/);
     raw.ws.close();
   });
 

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
 import { RawJson } from '../src/core/raw-json.js';
-import { relayParser } from '../src/server/relay-parser.js';
+import { decodeTextPacket, relayParser } from '../src/server/relay-parser.js';
 
 function decodeAll(decoder: Decoder, chunks: unknown[]): Packet[] {
   const out: Packet[] = [];
@@ -66,5 +66,39 @@ describe('relay parser', () => {
       assert.deepEqual(ours, theirs, c);
     }
     assert.throws(() => decodeAll(new relayParser.Decoder(), ['2["launch","n","u",x]']), /invalid payload/);
+  });
+
+  it('decodeTextPacket decodes every text packet as the default decoder, and refuses what it refuses', () => {
+    const decodeDefault = (wire: string): Packet | Error => {
+      try {
+        return decodeAll(new Decoder(), [wire])[0]!;
+      } catch (error) {
+        return error as Error;
+      }
+    };
+    const check = (wire: string): void => {
+      const theirs = decodeDefault(wire);
+      if (theirs instanceof Error) {
+        assert.throws(() => decodeTextPacket(wire), undefined, wire);
+        return;
+      }
+      const ours = decodeTextPacket(wire);
+      assert.deepEqual(plain(ours), plain(theirs), wire);
+      const data = ours.data as unknown[] | undefined;
+      if (Array.isArray(data) && data.length > 0 && data[data.length - 1] instanceof RawJson) {
+        assert.deepEqual((data[data.length - 1] as RawJson).value, (theirs.data as unknown[])[data.length - 1], wire);
+      }
+    };
+    const event = fc.tuple(fc.constantFrom('launch', 'answer', 'share', 'unshare', 'connect', 'other'), fc.array(fc.oneof(text, json), { maxLength: 4 }));
+    fc.assert(
+      fc.property(event, fc.option(fc.nat(100_000), { nil: undefined }), ([name, args], id) => {
+        check(new Encoder().encode({ type: PacketType.EVENT, nsp: '/', data: [name, ...args], ...(id === undefined ? {} : { id }) })[0] as string);
+      }),
+      { numRuns: 500 },
+    );
+    // Malformed or unusual packets, mostly of type EVENT.
+    const odd = fc.tuple(fc.constantFrom('2', '2[', '21[', '2 [', '2007[', '2/x,[', '0', '3', '9'), fc.string({ maxLength: 30 }));
+    fc.assert(fc.property(odd, ([head, rest]) => check(head + rest)), { numRuns: 1000 });
+    for (const wire of ['2["launch","n","u"', '2["launch","n",1,"x"]', '2[]', '2[1]', '2["launch"]x', '21["answer","u",{"a":[1,"\\u0041"]}]', '2["share"]']) check(wire);
   });
 });

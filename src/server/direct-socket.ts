@@ -317,7 +317,8 @@ export class DirectSocket implements Bucket {
     if (this.#state !== CONNECTED || packet.nsp !== '/') return this.close('invalid state');
     switch (packet.type) {
       case PacketType.EVENT: {
-        const args = packet.data as unknown[];
+        // As socket.io: a packet without data is an event without a name, which nothing listens to.
+        const args = (packet.data as unknown[] | undefined) ?? [];
         if (packet.id !== undefined) args.push(this.#ack(packet.id));
         return this.#host.received(this, args);
       }

@@ -32,7 +32,7 @@ const decodeString = (BaseDecoder.prototype as unknown as { decodeString(text: s
 Object.defineProperty(RelayDecoder.prototype, 'decodeString', {
   value: function (this: BaseDecoder, text: string): Packet {
     const packet = decodeString.call(this, text);
-    if (packet.type === PacketType.EVENT && packet.nsp === '/') wrapMessage(packet.data as unknown[], text);
+    if (packet.type === PacketType.EVENT && packet.nsp === '/') wrapMessage(packet.data as unknown[] | undefined, text);
     return packet;
   },
 });
@@ -42,7 +42,8 @@ Object.defineProperty(RelayDecoder.prototype, 'decodeString', {
  * packet's JSON is exactly the canonical encoding of the arguments before it
  * followed by the message's text (as every socket.io client writes it).
  */
-function wrapMessage(data: unknown[], text: string): void {
+function wrapMessage(data: unknown[] | undefined, text: string): void {
+  if (!Array.isArray(data)) return;
   const last = data.length - 1;
   if (last < 2 || last > 3 || !RELAYED.has(data[0] as string)) return;
   // The namespace is '/' and types and ack ids hold no '[': the JSON array starts at the first one.
@@ -51,11 +52,33 @@ function wrapMessage(data: unknown[], text: string): void {
   for (let i = 0; i < last; i++) {
     const arg = data[i];
     if (typeof arg !== 'string') return;
-    const json = JSON.stringify(arg);
-    if (!text.startsWith(json, at) || text.charCodeAt(at + json.length) !== 44 /* ',' */) return;
-    at += json.length + 1;
+    at = afterString(text, at, arg);
+    if (at < 0 || text.charCodeAt(at) !== 44 /* ',' */) return;
+    at++;
   }
   data[last] = new RawJson(text.slice(at, text.length - 1), data[last]);
+}
+
+/**
+ * Where the JSON string literal of `value` at `at` in `text` ends, or -1
+ * when `text` does not hold it there. A value without quotes or
+ * backslashes is its own literal between quotes (no escape can be in it:
+ * the packet parsed), so it is compared where it lies rather than
+ * serialized first.
+ */
+function afterString(text: string, at: number, value: string): number {
+  const end = at + value.length + 1;
+  if (
+    text.charCodeAt(at) === 34 /* '"' */ &&
+    text.charCodeAt(end) === 34 &&
+    text.startsWith(value, at + 1) &&
+    value.indexOf('"') === -1 &&
+    value.indexOf('\\') === -1
+  ) {
+    return end + 1;
+  }
+  const json = JSON.stringify(value);
+  return text.startsWith(json, at) ? at + json.length : -1;
 }
 
 /**
@@ -95,12 +118,33 @@ export const relayParser = { Encoder: RelayEncoder, Decoder: RelayDecoder };
 
 const sharedDecoder = new RelayDecoder() as unknown as { decodeString(text: string): Packet };
 
+/** The client events the server serves: none is one socket.io-parser reserves. */
+const SERVED = new Set(['share', 'unshare', 'launch', 'answer']);
+
 /**
  * Decodes one complete socket.io text packet (not a binary one) exactly as
  * the relay decoder does, throwing on a malformed one. It keeps no state,
  * so one decoder serves every connection.
+ *
+ * The packets nearly every client sends, an event of the main namespace
+ * (`2[...]` or, asking for an ack, `2<id>[...]`) naming one of the served
+ * events, are decoded here with one JSON.parse and the same checks;
+ * anything else goes through socket.io-parser's decoder.
  */
-export const decodeTextPacket = (text: string): Packet => sharedDecoder.decodeString(text);
+export function decodeTextPacket(text: string): Packet {
+  if (text.charCodeAt(0) === 50 /* '2': EVENT */) {
+    let at = 1;
+    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at));
+    if (text.charCodeAt(at) === 91 /* '[' */) {
+      const data: unknown = JSON.parse(text.slice(at));
+      if (Array.isArray(data) && SERVED.has(data[0] as string)) {
+        wrapMessage(data, text);
+        return at === 1 ? { type: PacketType.EVENT, nsp: '/', data } : { type: PacketType.EVENT, nsp: '/', data, id: Number(text.slice(1, at)) };
+      }
+    }
+  }
+  return sharedDecoder.decodeString(text);
+}
 
 /** The relay encoder: stateless, shared by every connection. */
 export const packetEncoder: BaseEncoder = new RelayEncoder();
