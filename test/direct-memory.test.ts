@@ -10,7 +10,7 @@ import type { Socket as TcpSocket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { RunningServer } from '../src/server/server.js';
-import { eventually, startTestServer, waitFor } from './support/util.js';
+import { connect, disconnectAll, eventually, request, startTestServer, waitFor } from './support/util.js';
 
 /** The server side of a websocket, as ws keeps it on the TCP socket. */
 function serverWebSocket(tcp: TcpSocket): { _receiver?: { _buffers?: unknown } } {
@@ -22,11 +22,15 @@ function serverWebSocket(tcp: TcpSocket): { _receiver?: { _buffers?: unknown } }
 }
 
 describe('direct engine: idle connection memory', () => {
-  let server: RunningServer | undefined;
-  after(async () => server?.close());
+  const servers: RunningServer[] = [];
+  after(async () => {
+    disconnectAll();
+    for (const s of servers) await s.close();
+  });
 
   it("replaces ws's grown chunk list with an empty one once a message has drained it", async () => {
-    server = await startTestServer();
+    const server = await startTestServer();
+    servers.push(server);
     const upgraded: TcpSocket[] = [];
     server.io.httpServer.on('upgrade', (_req, tcp: TcpSocket) => upgraded.push(tcp));
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
@@ -47,5 +51,30 @@ describe('direct engine: idle connection memory', () => {
     } finally {
       ws.terminate();
     }
+  });
+
+  it('finds sockets by the table index their ids carry, also when a slot is reused', async () => {
+    const server = await startTestServer();
+    servers.push(server);
+    const first = await Promise.all([connect(server.url), connect(server.url), connect(server.url)]);
+    const seen = new Set(first.map((socket) => socket.id));
+    assert.equal(seen.size, 3);
+    for (const id of seen) assert.match(id!, /^[\w-]{20}$/);
+    // The middle one leaves; the next client takes its slot, under an id of its own.
+    const gone = first[1]!.id!;
+    first[1]!.disconnect();
+    await eventually(() => server.connections === 2, 3000, 'the disconnect');
+    const next = await connect(server.url);
+    assert.ok(!seen.has(next.id!), 'a fresh id');
+    assert.equal(next.id!.slice(16), gone.slice(16), 'in the freed slot');
+
+    // Events reach the sockets in both directions, for the new one and an old one.
+    await request(next, 'share', 'dm-reuse');
+    const offer = waitFor<[string, unknown]>(next, 'launchResponse');
+    assert.deepEqual(await request(first[2]!, 'launch', 'dm-reuse', 'u1', { sdp: 'o' }), { ok: true, joinerUID: 'u1' });
+    assert.deepEqual(await offer, ['u1', { sdp: 'o' }]);
+    const answer = waitFor<[unknown]>(first[2]!, 'answerResponse');
+    assert.deepEqual(await request(next, 'answer', 'u1', { sdp: 'a' }), { ok: true });
+    assert.deepEqual(await answer, [{ sdp: 'a' }]);
   });
 });

@@ -41,6 +41,11 @@ const OPEN = 0;
 const CONNECTING = 1;
 const CONNECTED = 2;
 const CLOSED = 3;
+const STATE = 3;
+// In a socket's status, beside its state: written to in this tick.
+const WRITTEN = 4;
+// In a socket's status, above the state and WRITTEN: heartbeat visits since an unanswered ping.
+const PING_AGE_SHIFT = 3;
 
 // engine.io packet types, as the first character of a text frame.
 const EIO_CLOSE = 49; // '1'
@@ -95,18 +100,12 @@ function onError(this: WebSocket): void {
 
 // Bursts: frames written to one connection within one tick (a sharer's
 // answer and its trickled candidates arrive together and leave together)
-// go out in one writev. The first frame of a tick is written at once; a
-// second one corks the TCP socket until the tick ends. `writeEpoch` counts
-// ticks in which something was written.
-let writeEpoch = 0;
-let epochEnding = false;
+// go out in one writev. The first frame of a tick is written at once and
+// marks its socket WRITTEN; a second one corks the TCP socket until the
+// tick ends, when the marks are cleared.
+let tickEnding = false;
+const written: DirectSocket[] = [];
 const corked: Writable[] = [];
-function endEpoch(): void {
-  writeEpoch++;
-  epochEnding = false;
-  for (const tcp of corked) tcp.uncork();
-  corked.length = 0;
-}
 
 // Set while a connection's binary decoder runs: decoding is synchronous.
 let decodedPacket: Packet | undefined;
@@ -116,7 +115,12 @@ function onDecoded(packet: Packet): void {
 
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
-export class DirectSocket implements Bucket {
+/**
+ * A connection; its host is the same for every socket of one server, so it
+ * lives in the prototype of a subclass per server (`directSocketsOf`)
+ * rather than in every socket.
+ */
+export abstract class DirectSocket implements Bucket {
   /** The id its client knows it by (socket.io's `sid`); empty until connected. */
   id = '';
   /** Its slot in the heartbeat wheel. */
@@ -128,27 +132,61 @@ export class DirectSocket implements Bucket {
   refused = 0;
   /** Its client address, where `admitted` counted it (src/server/admission.ts). */
   readonly address: AddressState;
-  #state = OPEN;
-  /** Heartbeat visits since a ping went out with no pong yet; 0 when none is awaited. */
-  #pingAge = 0;
-  /** Made only for a client that sends binary packets: they span several frames. */
-  #decoder: Decoder | undefined = undefined;
-  /** `?token=` of its URL, for clients without handshake auth. */
-  readonly #token: string | undefined;
-  /** The write epoch in which it was last written to. */
-  #written = -1;
+  /** Its state, WRITTEN, and its ping age: one small integer rather than three fields. */
+  #status = OPEN;
+  /**
+   * Until it connects, the `?token=` of its URL (for clients without
+   * handshake auth); once a client sends binary packets, which span several
+   * frames, the decoder made for them. A decoder made before the connect
+   * means the connection is closed at that packet's end (`#onPacket`), so
+   * the two never need to be held at once.
+   */
+  #aside: string | Decoder | undefined;
   readonly #ws: CarrierWebSocket;
-  readonly #host: DirectSocketHost;
 
-  constructor(ws: CarrierWebSocket, host: DirectSocketHost, address: AddressState, token: string | undefined) {
+  constructor(ws: CarrierWebSocket, address: AddressState, token: string | undefined) {
     this.#ws = ws;
-    this.#host = host;
     this.address = address;
-    this.#token = token;
+    this.#aside = token;
     ws.owner = this;
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
+  }
+
+  protected abstract get host(): DirectSocketHost;
+
+  // Accessors of TypeScript's `private`, not `#`: private methods and
+  // accessors would give every instance a brand field.
+
+  private get state(): number {
+    return this.#status & STATE;
+  }
+
+  private set state(state: number) {
+    this.#status = (this.#status & ~STATE) | state;
+  }
+
+  /** Heartbeat visits since a ping went out with no pong yet; 0 when none is awaited. */
+  private get pingAge(): number {
+    return this.#status >>> PING_AGE_SHIFT;
+  }
+
+  private set pingAge(age: number) {
+    this.#status = (this.#status & (STATE | WRITTEN)) | (age << PING_AGE_SHIFT);
+  }
+
+  private get decoder(): Decoder | undefined {
+    return typeof this.#aside === 'object' ? this.#aside : undefined;
+  }
+
+  /** Ends a tick in which sockets were written to. */
+  static #endTick(): void {
+    tickEnding = false;
+    for (const socket of written) socket.#status &= ~WRITTEN;
+    written.length = 0;
+    for (const tcp of corked) tcp.uncork();
+    corked.length = 0;
   }
 
   /** socket.io's `socket.data`: the endpoint's per-socket data is the socket's own fields. */
@@ -163,11 +201,16 @@ export class DirectSocket implements Bucket {
 
   /** socket.io's `handshake.query`, as far as tokens go. */
   get query(): Readonly<Record<string, string>> {
-    return this.#token === undefined ? NO_QUERY : { token: this.#token };
+    return typeof this.#aside === 'string' ? { token: this.#aside } : NO_QUERY;
   }
 
   get connected(): boolean {
-    return this.#state === CONNECTED;
+    return this.state === CONNECTED;
+  }
+
+  /** Between the socket.io connect and `accept` or `refuse`. */
+  get connecting(): boolean {
+    return this.state === CONNECTING;
   }
 
   /** Sends the engine.io open packet. */
@@ -177,21 +220,23 @@ export class DirectSocket implements Bucket {
 
   /** Completes the socket.io connect `connecting` announced, under `id`. */
   accept(id: string): void {
-    if (this.#state !== CONNECTING) return;
+    if (this.state !== CONNECTING) return;
     this.id = id;
-    this.#state = CONNECTED;
+    this.state = CONNECTED;
+    // Read once, in `connecting`.
+    this.#aside = undefined;
     this.#ws.send(`40{"sid":"${id}"}`);
   }
 
   /** Refuses the socket.io connect (socket.io's middleware error); the client may try again. */
   refuse(message: string): void {
-    if (this.#state !== CONNECTING) return;
-    this.#state = OPEN;
+    if (this.state !== CONNECTING) return;
+    this.state = OPEN;
     this.#send({ type: PacketType.CONNECT_ERROR, nsp: '/', data: { message } });
   }
 
   emit(event: string, ...args: unknown[]): boolean {
-    if (this.#state !== CONNECTED) return false;
+    if (this.state !== CONNECTED) return false;
     args.unshift(event);
     // A relayed message goes out as the text it came in, without a packet object.
     const head = relayedEventHead('2', args);
@@ -202,7 +247,7 @@ export class DirectSocket implements Bucket {
 
   /** socket.io's `disconnect(true)`: tells the client, then closes the connection. */
   disconnect(): this {
-    if (this.#state === CONNECTED) this.#ws.send('41');
+    if (this.state === CONNECTED) this.#ws.send('41');
     this.close('server namespace disconnect');
     return this;
   }
@@ -229,12 +274,12 @@ export class DirectSocket implements Bucket {
    * the socket.io connect by the first visit.
    */
   beat(): void {
-    if (this.#pingAge > 0) {
-      if (++this.#pingAge > this.#host.patience) this.close('ping timeout');
+    if (this.pingAge > 0) {
+      if (++this.pingAge > this.host.patience) this.close('ping timeout');
       return;
     }
-    if (this.#state !== CONNECTED) return this.close('connect timeout');
-    this.#pingAge = 1;
+    if (this.state !== CONNECTED) return this.close('connect timeout');
+    this.pingAge = 1;
     this.#ws.send('2');
   }
 
@@ -245,19 +290,19 @@ export class DirectSocket implements Bucket {
    * frame that will not come).
    */
   close(reason: string): void {
-    if (this.#state === CLOSED) return;
-    this.#state = CLOSED;
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
     if (reason === 'ping timeout' || reason === 'connect timeout') this.#ws.terminate();
     else this.#ws.close();
-    this.#host.closed(this, reason);
+    this.host.closed(this, reason);
   }
 
   /** One websocket frame from the client. */
   frame(data: Buffer, isBinary: boolean): void {
-    if (this.#state === CLOSED) return;
+    if (this.state === CLOSED) return;
     if (isBinary) {
       // An attachment of the binary packet being received, and nothing else.
-      if (this.#decoder) this.#decode(data);
+      if (this.decoder) this.#decode(data);
       else this.close('parse error');
       return;
     }
@@ -265,7 +310,7 @@ export class DirectSocket implements Bucket {
     switch (text.charCodeAt(0)) {
       case EIO_MESSAGE: {
         const type = text.charCodeAt(1);
-        if (this.#decoder || type === SIO_BINARY_EVENT || type === SIO_BINARY_ACK) return this.#decode(text.slice(1));
+        if (this.decoder || type === SIO_BINARY_EVENT || type === SIO_BINARY_ACK) return this.#decode(text.slice(1));
         let packet: Packet;
         try {
           packet = decodeTextPacket(text.slice(1));
@@ -275,7 +320,7 @@ export class DirectSocket implements Bucket {
         return this.#onPacket(packet);
       }
       case EIO_PONG:
-        this.#pingAge = 0;
+        this.pingAge = 0;
         return;
       case EIO_NOOP:
         return;
@@ -289,13 +334,14 @@ export class DirectSocket implements Bucket {
 
   /** A binary packet's frames go through a decoder of this connection's own. */
   #decode(part: string | Buffer): void {
-    if (!this.#decoder) {
-      this.#decoder = newPacketDecoder();
-      this.#decoder.on('decoded', onDecoded);
+    let decoder = this.decoder;
+    if (!decoder) {
+      this.#aside = decoder = newPacketDecoder();
+      decoder.on('decoded', onDecoded);
     }
     decodedPacket = undefined;
     try {
-      this.#decoder.add(part);
+      decoder.add(part);
     } catch {
       return this.close('parse error');
     }
@@ -309,18 +355,18 @@ export class DirectSocket implements Bucket {
     if (packet.type === PacketType.CONNECT) {
       // Only the main namespace exists: socket.io answers others so and keeps the connection.
       if (packet.nsp !== '/') return this.#send({ type: PacketType.CONNECT_ERROR, nsp: packet.nsp, data: { message: 'Invalid namespace' } });
-      if (this.#state !== OPEN) return this.close('invalid state');
-      this.#state = CONNECTING;
-      return this.#host.connecting(this, packet.data);
+      if (this.state !== OPEN) return this.close('invalid state');
+      this.state = CONNECTING;
+      return this.host.connecting(this, packet.data);
     }
     // Anything else is for a connected main namespace, or the connection is closed.
-    if (this.#state !== CONNECTED || packet.nsp !== '/') return this.close('invalid state');
+    if (this.state !== CONNECTED || packet.nsp !== '/') return this.close('invalid state');
     switch (packet.type) {
       case PacketType.EVENT: {
         // As socket.io: a packet without data is an event without a name, which nothing listens to.
         const args = (packet.data as unknown[] | undefined) ?? [];
         if (packet.id !== undefined) args.push(this.#ack(packet.id));
-        return this.#host.received(this, args);
+        return this.host.received(this, args);
       }
       case PacketType.DISCONNECT:
         return this.close('client namespace disconnect');
@@ -342,7 +388,7 @@ export class DirectSocket implements Bucket {
   }
 
   #send(packet: Packet): void {
-    if (this.#state === CLOSED) return;
+    if (this.state === CLOSED) return;
     for (const part of packetEncoder.encode(packet) as (string | Buffer)[]) {
       // Binary attachments travel as binary frames, without an engine.io type.
       if (typeof part === 'string') this.#sendText(part);
@@ -385,11 +431,12 @@ export class DirectSocket implements Bucket {
     at += frame.write(a, at, la, 'utf8');
     if (lb > 0) at += frame.write(b, at, lb, 'utf8');
     if (lc > 0) frame.write(c, at, lc, 'utf8');
-    if (this.#written !== writeEpoch) {
-      this.#written = writeEpoch;
-      if (!epochEnding) {
-        epochEnding = true;
-        process.nextTick(endEpoch);
+    if ((this.#status & WRITTEN) === 0) {
+      this.#status |= WRITTEN;
+      written.push(this);
+      if (!tickEnding) {
+        tickEnding = true;
+        process.nextTick(DirectSocket.#endTick);
       }
     } else if (tcp.writableCorked === 0) {
       tcp.cork();
@@ -397,4 +444,13 @@ export class DirectSocket implements Bucket {
     }
     tcp.write(frame);
   }
+}
+
+/** The DirectSocket class of the sockets `host` serves. */
+export function directSocketsOf(host: DirectSocketHost): new (ws: CarrierWebSocket, address: AddressState, token: string | undefined) => DirectSocket {
+  return class extends DirectSocket {
+    protected get host(): DirectSocketHost {
+      return host;
+    }
+  };
 }
