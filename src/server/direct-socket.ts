@@ -138,7 +138,7 @@ export abstract class DirectSocket implements Bucket {
    * Until it connects, the `?token=` of its URL (for clients without
    * handshake auth); once a client sends binary packets, which span several
    * frames, the decoder made for them. A decoder made before the connect
-   * means the connection is closed at that packet's end (`#onPacket`), so
+   * means the connection is closed at that packet's end (`onPacket`), so
    * the two never need to be held at once.
    */
   #aside: string | Decoder | undefined;
@@ -156,8 +156,9 @@ export abstract class DirectSocket implements Bucket {
 
   protected abstract get host(): DirectSocketHost;
 
-  // Accessors of TypeScript's `private`, not `#`: private methods and
-  // accessors would give every instance a brand field.
+  // Accessors and methods of TypeScript's `private`, not `#`: a class with
+  // `#` methods or accessors, even static ones, gives every instance a
+  // brand field.
 
   private get state(): number {
     return this.#status & STATE;
@@ -181,7 +182,7 @@ export abstract class DirectSocket implements Bucket {
   }
 
   /** Ends a tick in which sockets were written to. */
-  static #endTick(): void {
+  private static endTick(): void {
     tickEnding = false;
     for (const socket of written) socket.#status &= ~WRITTEN;
     written.length = 0;
@@ -232,7 +233,7 @@ export abstract class DirectSocket implements Bucket {
   refuse(message: string): void {
     if (this.state !== CONNECTING) return;
     this.state = OPEN;
-    this.#send({ type: PacketType.CONNECT_ERROR, nsp: '/', data: { message } });
+    this.sendPacket({ type: PacketType.CONNECT_ERROR, nsp: '/', data: { message } });
   }
 
   emit(event: string, ...args: unknown[]): boolean {
@@ -240,8 +241,8 @@ export abstract class DirectSocket implements Bucket {
     args.unshift(event);
     // A relayed message goes out as the text it came in, without a packet object.
     const head = relayedEventHead('2', args);
-    if (head !== undefined) this.#sendText(head, (args[args.length - 1] as RawJson).text, ']');
-    else this.#send({ type: PacketType.EVENT, nsp: '/', data: args });
+    if (head !== undefined) this.sendText(head, (args[args.length - 1] as RawJson).text, ']');
+    else this.sendPacket({ type: PacketType.EVENT, nsp: '/', data: args });
     return true;
   }
 
@@ -302,7 +303,7 @@ export abstract class DirectSocket implements Bucket {
     if (this.state === CLOSED) return;
     if (isBinary) {
       // An attachment of the binary packet being received, and nothing else.
-      if (this.decoder) this.#decode(data);
+      if (this.decoder) this.decodePart(data);
       else this.close('parse error');
       return;
     }
@@ -310,14 +311,14 @@ export abstract class DirectSocket implements Bucket {
     switch (text.charCodeAt(0)) {
       case EIO_MESSAGE: {
         const type = text.charCodeAt(1);
-        if (this.decoder || type === SIO_BINARY_EVENT || type === SIO_BINARY_ACK) return this.#decode(text.slice(1));
+        if (this.decoder || type === SIO_BINARY_EVENT || type === SIO_BINARY_ACK) return this.decodePart(text.slice(1));
         let packet: Packet;
         try {
           packet = decodeTextPacket(text.slice(1));
         } catch {
           return this.close('parse error');
         }
-        return this.#onPacket(packet);
+        return this.onPacket(packet);
       }
       case EIO_PONG:
         this.pingAge = 0;
@@ -333,7 +334,7 @@ export abstract class DirectSocket implements Bucket {
   }
 
   /** A binary packet's frames go through a decoder of this connection's own. */
-  #decode(part: string | Buffer): void {
+  private decodePart(part: string | Buffer): void {
     let decoder = this.decoder;
     if (!decoder) {
       this.#aside = decoder = newPacketDecoder();
@@ -347,14 +348,14 @@ export abstract class DirectSocket implements Bucket {
     }
     const packet = decodedPacket;
     decodedPacket = undefined;
-    if (packet) this.#onPacket(packet);
+    if (packet) this.onPacket(packet);
   }
 
   /** As socket.io's Client and Socket handle a decoded packet. */
-  #onPacket(packet: Packet): void {
+  private onPacket(packet: Packet): void {
     if (packet.type === PacketType.CONNECT) {
       // Only the main namespace exists: socket.io answers others so and keeps the connection.
-      if (packet.nsp !== '/') return this.#send({ type: PacketType.CONNECT_ERROR, nsp: packet.nsp, data: { message: 'Invalid namespace' } });
+      if (packet.nsp !== '/') return this.sendPacket({ type: PacketType.CONNECT_ERROR, nsp: packet.nsp, data: { message: 'Invalid namespace' } });
       if (this.state !== OPEN) return this.close('invalid state');
       this.state = CONNECTING;
       return this.host.connecting(this, packet.data);
@@ -365,7 +366,7 @@ export abstract class DirectSocket implements Bucket {
       case PacketType.EVENT: {
         // As socket.io: a packet without data is an event without a name, which nothing listens to.
         const args = (packet.data as unknown[] | undefined) ?? [];
-        if (packet.id !== undefined) args.push(this.#ack(packet.id));
+        if (packet.id !== undefined) args.push(this.ackFor(packet.id));
         return this.host.received(this, args);
       }
       case PacketType.DISCONNECT:
@@ -378,20 +379,20 @@ export abstract class DirectSocket implements Bucket {
     }
   }
 
-  #ack(id: number): (result: unknown) => void {
+  private ackFor(id: number): (result: unknown) => void {
     let sent = false;
     return (result) => {
       if (sent) return;
       sent = true;
-      this.#send({ type: PacketType.ACK, nsp: '/', id, data: [result] });
+      this.sendPacket({ type: PacketType.ACK, nsp: '/', id, data: [result] });
     };
   }
 
-  #send(packet: Packet): void {
+  private sendPacket(packet: Packet): void {
     if (this.state === CLOSED) return;
     for (const part of packetEncoder.encode(packet) as (string | Buffer)[]) {
       // Binary attachments travel as binary frames, without an engine.io type.
-      if (typeof part === 'string') this.#sendText(part);
+      if (typeof part === 'string') this.sendText(part);
       else this.#ws.send(part);
     }
   }
@@ -406,7 +407,7 @@ export abstract class DirectSocket implements Bucket {
    * interleave: both write whole frames synchronously (ws queues only while
    * compressing, which is off). Without ws's TCP socket, ws sends it.
    */
-  #sendText(a: string, b = '', c = ''): void {
+  private sendText(a: string, b = '', c = ''): void {
     const tcp = this.#ws.readyState === this.#ws.OPEN ? (this.#ws as unknown as { _socket?: Writable })._socket : undefined;
     if (!tcp || typeof tcp.write !== 'function') return void this.#ws.send(`4${a}${b}${c}`);
     const la = Buffer.byteLength(a);
@@ -436,7 +437,7 @@ export abstract class DirectSocket implements Bucket {
       written.push(this);
       if (!tickEnding) {
         tickEnding = true;
-        process.nextTick(DirectSocket.#endTick);
+        process.nextTick(DirectSocket.endTick);
       }
     } else if (tcp.writableCorked === 0) {
       tcp.cork();
