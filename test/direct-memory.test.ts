@@ -28,7 +28,7 @@ describe('direct engine: idle connection memory', () => {
     for (const s of servers) await s.close();
   });
 
-  it("replaces ws's grown chunk list with an empty one once a message has drained it", async () => {
+  it("lets go of Node's cached peer address, and of ws's grown chunk list once a message has drained it", async () => {
     const server = await startTestServer();
     servers.push(server);
     const upgraded: TcpSocket[] = [];
@@ -39,6 +39,11 @@ describe('direct engine: idle connection memory', () => {
     try {
       await waitFor(ws, 'open');
       await eventually(() => frames.length > 0 && upgraded.length === 1, 3000, 'the engine.io open packet');
+      // Node caches the peer address there once read (admission reads it); the engine lets it go.
+      assert.ok(Object.hasOwn(upgraded[0]!, '_peername'), 'Node caches the peer address in _peername');
+      assert.equal((upgraded[0] as unknown as { _peername?: unknown })._peername, undefined);
+      assert.equal(upgraded[0]!.remoteAddress, '127.0.0.1', 'read afresh when asked');
+      (upgraded[0] as unknown as { _peername?: unknown })._peername = undefined;
       const receiver = serverWebSocket(upgraded[0]!)._receiver;
       assert.ok(receiver, 'ws keeps its Receiver in _receiver');
       const before = receiver._buffers;

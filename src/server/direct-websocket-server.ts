@@ -115,6 +115,19 @@ function refuseUpgrade(socket: Duplex, message: string): void {
   socket.destroy();
 }
 
+/**
+ * Node keeps a socket's peer address, once read (admission reads it), in
+ * an object on the socket for the connection's life: ~50 bytes per
+ * connection that nothing reads again. Without it Node asks the OS afresh
+ * should anything read it while the connection is open. Only an object
+ * Node put there is cleared (test/direct-memory.test.ts notices if Node
+ * stops keeping it so).
+ */
+function forgetPeerAddress(tcp: Duplex): void {
+  const cached = tcp as unknown as { _peername?: unknown };
+  if (Object.hasOwn(cached, '_peername') && typeof cached._peername === 'object' && cached._peername !== null) cached._peername = undefined;
+}
+
 function destroyOnError(this: Duplex): void {
   this.destroy();
 }
@@ -204,6 +217,7 @@ export class DirectWebSocketServer implements DirectSocketHost {
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         socket.removeListener('error', destroyOnError);
         this.#opened(ws as CarrierWebSocket, req, query.get('token') ?? undefined);
+        forgetPeerAddress(socket);
       });
     });
   }
