@@ -28,8 +28,8 @@ describe('direct engine: idle connection memory', () => {
     for (const s of servers) await s.close();
   });
 
-  it("lets go of Node's cached peer address, and of ws's grown chunk list once a message has drained it", async () => {
-    const server = await startTestServer();
+  it("lets go of Node's cached peer address, and of ws's grown chunk list once a connect or pong has drained it", async () => {
+    const server = await startTestServer({ pingInterval: 300, pingTimeout: 1000 });
     servers.push(server);
     const upgraded: TcpSocket[] = [];
     server.io.httpServer.on('upgrade', (_req, tcp: TcpSocket) => upgraded.push(tcp));
@@ -52,7 +52,14 @@ describe('direct engine: idle connection memory', () => {
       ws.send('40');
       await eventually(() => frames.some((f) => f.startsWith('40{"sid":')), 3000, 'socket.io connect');
       assert.ok(Array.isArray(receiver._buffers) && receiver._buffers.length === 0, 'drained');
-      assert.notEqual(receiver._buffers, before, 'the array the message grew was replaced');
+      assert.notEqual(receiver._buffers, before, 'the array the connect grew was replaced');
+
+      const afterConnect = receiver._buffers;
+      const pings = frames.filter((f) => f === '2').length;
+      await eventually(() => frames.filter((f) => f === '2').length > pings, 3000, 'a ping');
+      ws.send('3');
+      await eventually(() => receiver._buffers !== afterConnect, 3000, 'the array the pong grew replaced');
+      assert.ok(Array.isArray(receiver._buffers) && receiver._buffers.length === 0);
     } finally {
       ws.terminate();
     }

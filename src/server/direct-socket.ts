@@ -72,10 +72,11 @@ interface ChunkList {
 
 /**
  * ws's Receiver queues incoming chunks in an array it pushes to and shifts
- * from, so after the first message (the socket.io connect, a pong) that
- * array keeps a 16-slot backing store, ~150 bytes, for the connection's
- * life. When a message leaves it empty, an empty array (no backing store)
- * takes its place. ws reads the field afresh on every chunk; if a ws
+ * from, so after the first message that array keeps a 16-slot backing
+ * store, ~150 bytes, for the connection's life. After the messages an idle
+ * connection sends (the socket.io connect, pongs), if that left it empty,
+ * an empty array (no backing store) takes its place; events, the hot path,
+ * keep ws's reuse of it. ws reads the field afresh on every chunk; if a ws
  * version names it otherwise, nothing is done (test/direct-memory.test.ts
  * notices).
  */
@@ -88,7 +89,6 @@ function releaseChunks(ws: WebSocket): void {
 // connection costs no closures.
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as CarrierWebSocket).owner?.frame(data as Buffer, isBinary);
-  releaseChunks(this);
 }
 function onClose(this: WebSocket): void {
   (this as CarrierWebSocket).owner?.close('transport close');
@@ -322,7 +322,7 @@ export abstract class DirectSocket implements Bucket {
       }
       case EIO_PONG:
         this.pingAge = 0;
-        return;
+        return releaseChunks(this.#ws);
       case EIO_NOOP:
         return;
       case EIO_CLOSE:
@@ -358,6 +358,7 @@ export abstract class DirectSocket implements Bucket {
       if (packet.nsp !== '/') return this.sendPacket({ type: PacketType.CONNECT_ERROR, nsp: packet.nsp, data: { message: 'Invalid namespace' } });
       if (this.state !== OPEN) return this.close('invalid state');
       this.state = CONNECTING;
+      releaseChunks(this.#ws);
       return this.host.connecting(this, packet.data);
     }
     // Anything else is for a connected main namespace, or the connection is closed.
