@@ -24,6 +24,11 @@
  * node along, ahead of itself (or sends them just before itself, when it
  * is a node:v8 frame), so the order per node is kept. A node of an earlier
  * version drops `N` and `B` frames: upgrade every node of a cluster together.
+ *
+ * PUBLISHes are written together with the rest of the turn's Redis
+ * commands (redis-cork.ts). `flush` writes them at once: the core calls it
+ * before a relay is acknowledged, so a client holding its ack can count on
+ * the relay having reached Redis, as in one process it reached the peer.
  * @module
  */
 import { deserialize, serialize } from 'node:v8';
@@ -32,6 +37,7 @@ import type { Delivery, DeliveryHandler } from '../core/delivery.js';
 import type { DeliveryMessage, SocketId } from '../core/types.js';
 import { nodeOf, type NodeId } from './node-id.js';
 import { RawJson } from '../core/raw-json.js';
+import { corkTurn, uncorkNow } from './redis-cork.js';
 
 /**
  * What travels between nodes. `deliver-json`: the relayed message is a
@@ -132,6 +138,15 @@ export class RedisDelivery implements Delivery {
     }
   }
 
+  /**
+   * Writes out at once what this node has sent but not yet written: held
+   * notifications and the commands corked for the rest of the turn.
+   */
+  flush(): void {
+    if (this.#held.size > 0) this.#flush();
+    uncorkNow(this.#publisher);
+  }
+
   canSend(target: SocketId): boolean {
     const node = nodeOf(target);
     return node === undefined || node === this.nodeId || this.#publisher.status === 'ready';
@@ -150,7 +165,9 @@ export class RedisDelivery implements Delivery {
     return `${this.#prefix}deliver:${node}`;
   }
 
+  /** Written with the rest of this turn's commands (see redis-cork.ts), unless `flush` comes first. */
   #publish(node: NodeId, frame: Buffer | string): void {
+    corkTurn(this.#publisher);
     this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
   }
 

@@ -16,6 +16,7 @@ import type { Registry, RegistryCounts, RegistrySnapshot } from '../core/registr
 import { SignalingError } from '../core/signaling-error.js';
 import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from '../core/types.js';
 import type { NodeId } from './node-id.js';
+import { corkTurn } from './redis-cork.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 
 export interface RedisRegistryOptions {
@@ -397,6 +398,8 @@ export class RedisRegistry implements Registry {
 
   async #call(script: ScriptName, ...args: ScriptArg[]): Promise<unknown> {
     try {
+      // Nobody sees a script's effect before its reply: it may wait for the turn's other commands.
+      corkTurn(this.#redis);
       return await this.#scripts[script](this.#prefix, ...args);
     } catch (error) {
       throw this.#failed(error);

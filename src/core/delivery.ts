@@ -17,6 +17,12 @@ export interface Delivery {
    * means always true.
    */
   canSend?(target: SocketId): boolean;
+  /**
+   * Hands over at once whatever `send` let wait to be written with other
+   * messages (see RedisDelivery), before a client is told its message was
+   * relayed. Absent when `send` never lets anything wait.
+   */
+  flush?(): void;
   /** Registers the one receiver of messages addressed to this node's sockets. */
   onMessage(handler: DeliveryHandler): void;
   close(): Promise<void>;

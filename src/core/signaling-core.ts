@@ -322,6 +322,15 @@ export class SignalingCore {
     return result;
   }
 
+  /**
+   * Hands the delivery's waiting messages over at once: the endpoint calls
+   * it before it acks a relay, so the ack never overtakes the relay (in
+   * cluster mode, PUBLISHes otherwise wait for the end of the event-loop turn).
+   */
+  flushSends(): void {
+    this.#delivery.flush?.();
+  }
+
   /** Relays a sharer's message to a joiner routed to it. */
   answer(socketId: SocketId, name: ShareName | undefined, uid: JoinerUID, message: SignalMessage): Promise<void> {
     try {

@@ -317,12 +317,21 @@ export class SocketEndpoint {
       this.#fail(socket, event, ack, error, { name, uid });
       return;
     }
+    // The relay may be waiting to be written with others (cluster mode): it
+    // leaves before the ack does.
     if (outcome === undefined) {
-      ack?.(launch ? { ok: true, joinerUID } : { ok: true });
+      if (ack !== undefined) {
+        this.#core.flushSends();
+        ack(launch ? { ok: true, joinerUID } : { ok: true });
+      }
       return;
     }
     outcome.then(
-      () => ack?.(launch ? { ok: true, joinerUID } : { ok: true }),
+      () => {
+        if (ack === undefined) return;
+        this.#core.flushSends();
+        ack(launch ? { ok: true, joinerUID } : { ok: true });
+      },
       (error: unknown) => this.#fail(socket, event, ack, error, { name, uid }),
     );
   }
