@@ -79,7 +79,7 @@ describe('relay parser', () => {
     const check = (wire: string): void => {
       const theirs = decodeDefault(wire);
       if (theirs instanceof Error) {
-        assert.throws(() => decodeTextPacket(wire), undefined, wire);
+        assert.throws(() => decodeTextPacket(wire), Error, wire);
         return;
       }
       const ours = decodeTextPacket(wire);
