@@ -25,12 +25,31 @@ interface Corkable {
 }
 
 const corked: Corkable[] = [];
+const tasks: (() => void)[] = [];
 let flushQueued = false;
 
 function flush(): void {
-  flushQueued = false;
-  for (const stream of corked) if (!stream.destroyed) stream.uncork();
-  corked.length = 0;
+  try {
+    // Commands the tasks send join this write: the flush is still queued for them.
+    for (let i = 0; i < tasks.length; i++) tasks[i]!();
+  } finally {
+    tasks.length = 0;
+    for (const stream of corked) if (!stream.destroyed) stream.uncork();
+    corked.length = 0;
+    flushQueued = false;
+  }
+}
+
+function queueFlush(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(flush);
+}
+
+/** Runs `task` at the end of this turn, right before the held commands are written: what it sends goes with them. */
+export function atTurnEnd(task: () => void): void {
+  tasks.push(task);
+  queueFlush();
 }
 
 /**
@@ -43,10 +62,7 @@ export function corkTurn(redis: Redis): void {
   if (stream === undefined || stream.writableCorked !== 0) return;
   stream.cork();
   corked.push(stream);
-  if (!flushQueued) {
-    flushQueued = true;
-    setImmediate(flush);
-  }
+  queueFlush();
 }
 
 /**

@@ -15,20 +15,18 @@
  * One publisher connection to one subscriber keeps Redis pub/sub in order,
  * which is the order Delivery promises from one sender to one target.
  *
- * Notifications (`joiner-gone`, `sharer-gone`) wait for the end of the
- * current task and travel in one PUBLISH with whatever else goes to the
- * same node by then (a `B` batch frame): a launch that evicts the joiner's
- * oldest route sends its `joiner-gone` and the launch as one command, and
- * a sharer leaving tells all its joiners on a node at once. A relay
- * (launch, answer) never waits: it takes any notification held for its
- * node along, ahead of itself (or sends them just before itself, when it
- * is a node:v8 frame), so the order per node is kept. A node of an earlier
- * version drops `N` and `B` frames: upgrade every node of a cluster together.
- *
- * PUBLISHes are written together with the rest of the turn's Redis
- * commands (redis-cork.ts). `flush` writes them at once: the core calls it
- * before a relay is acknowledged, so a client holding its ack can count on
- * the relay having reached Redis, as in one process it reached the peer.
+ * Text frames (`J` relays, `N` notifications) wait for the end of the
+ * event-loop turn and travel to each node in one PUBLISH, as a `B` batch
+ * frame when there are several: the launches, answers and notifications
+ * one node sends another within a turn cost one command, one reply and one
+ * pub/sub message, and all of the turn's commands leave in one `writev`
+ * (redis-cork.ts). A node:v8 frame cannot join a batch: what is held for
+ * its node is published just before it, so the order per node is kept.
+ * `flush` writes everything at once: the core calls it before a relay is
+ * acknowledged, so a client holding its ack can count on the relay having
+ * reached Redis, as in one process it reached the peer. A node of an
+ * earlier version drops `N` and `B` frames: upgrade every node of a
+ * cluster together.
  * @module
  */
 import { deserialize, serialize } from 'node:v8';
@@ -37,7 +35,7 @@ import type { Delivery, DeliveryHandler } from '../core/delivery.js';
 import type { DeliveryMessage, SocketId } from '../core/types.js';
 import { nodeOf, type NodeId } from './node-id.js';
 import { RawJson } from '../core/raw-json.js';
-import { corkTurn, uncorkNow } from './redis-cork.js';
+import { atTurnEnd, corkTurn, uncorkNow } from './redis-cork.js';
 
 /**
  * What travels between nodes. `deliver-json`: the relayed message is a
@@ -61,8 +59,15 @@ export interface RedisDeliveryOptions {
   onDrop?: (reason: string, error?: unknown) => void;
 }
 
-/** Frames of one batch at most: past it the batch goes at once. */
+/** Frames of one batch at most, and their UTF-16 length: past either, the batch goes at once. */
 const MAX_BATCH = 256;
+const MAX_BATCH_CHARS = 1 << 20;
+
+/** Text frames held for one node, in send order. */
+interface Batch {
+  frames: string[];
+  chars: number;
+}
 
 export class RedisDelivery implements Delivery {
   readonly nodeId: NodeId;
@@ -72,9 +77,9 @@ export class RedisDelivery implements Delivery {
   readonly #channel: string;
   readonly #onDrop: ((reason: string, error?: unknown) => void) | undefined;
   #handler: DeliveryHandler | undefined;
-  /** Notification frames waiting for the end of the task, per target node, in send order. */
-  readonly #held = new Map<NodeId, string[]>();
-  #flushQueued = false;
+  /** Text frames waiting for the end of the turn, per target node. */
+  readonly #held = new Map<NodeId, Batch>();
+  #releaseQueued = false;
 
   constructor(options: RedisDeliveryOptions) {
     this.nodeId = options.nodeId;
@@ -101,21 +106,12 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    const held = this.#held.get(node);
-    if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
-      // Strings only: JSON costs a fraction of a structured clone.
-      const frame = NOTE_FRAME + JSON.stringify({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
-      if (held === undefined) this.#held.set(node, [frame]);
-      else if (held.push(frame) >= MAX_BATCH) this.#release(node, held);
-      if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        queueMicrotask(this.#flush);
-      }
-      return;
-    }
     let frame: Buffer | string;
     try {
-      if (message.message instanceof RawJson) {
+      if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
+        // Strings only: JSON costs a fraction of a structured clone.
+        frame = NOTE_FRAME + JSON.stringify({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
+      } else if (message.message instanceof RawJson) {
         // The relayed message's JSON text after a JSON header: no structured
         // clone of a 1-2 KB string on either side.
         const header = { v: 1, type: 'deliver-json', from: this.nodeId, target, message: { ...message, message: undefined } };
@@ -127,15 +123,14 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('unencodable message', error);
       return;
     }
-    if (held === undefined) {
-      this.#publish(node, frame);
-    } else if (typeof frame === 'string') {
-      held.push(frame);
-      this.#release(node, held);
-    } else {
-      this.#release(node, held);
-      this.#publish(node, frame);
+    if (typeof frame === 'string') {
+      this.#hold(node, frame);
+      return;
     }
+    // A node:v8 frame cannot join a text batch: what is held for its node goes first.
+    const held = this.#held.get(node);
+    if (held !== undefined) this.#release(node, held);
+    this.#publish(node, frame);
   }
 
   /**
@@ -143,7 +138,7 @@ export class RedisDelivery implements Delivery {
    * notifications and the commands corked for the rest of the turn.
    */
   flush(): void {
-    if (this.#held.size > 0) this.#flush();
+    if (this.#held.size > 0) this.#releaseAll();
     uncorkNow(this.#publisher);
   }
 
@@ -171,19 +166,34 @@ export class RedisDelivery implements Delivery {
     this.#publisher.publish(this.#channelOf(node), frame).catch((error: unknown) => this.#onDrop?.('publish failed', error));
   }
 
-  /** Sends what is held for `node` (and whatever was appended to it) in one PUBLISH. */
-  #release(node: NodeId, frames: string[]): void {
+  #hold(node: NodeId, frame: string): void {
+    const held = this.#held.get(node);
+    if (held === undefined) {
+      this.#held.set(node, { frames: [frame], chars: frame.length });
+    } else {
+      held.frames.push(frame);
+      held.chars += frame.length;
+      if (held.frames.length >= MAX_BATCH || held.chars >= MAX_BATCH_CHARS) this.#release(node, held);
+    }
+    if (!this.#releaseQueued) {
+      this.#releaseQueued = true;
+      atTurnEnd(this.#releaseAll);
+    }
+  }
+
+  /** Sends what is held for `node` in one PUBLISH. */
+  #release(node: NodeId, held: Batch): void {
     this.#held.delete(node);
     if (this.#publisher.status !== 'ready') {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    this.#publish(node, frames.length === 1 ? frames[0]! : encodeBatch(frames));
+    this.#publish(node, held.frames.length === 1 ? held.frames[0]! : encodeBatch(held.frames));
   }
 
-  readonly #flush = (): void => {
-    this.#flushQueued = false;
-    for (const [node, frames] of this.#held) this.#release(node, frames);
+  readonly #releaseAll = (): void => {
+    this.#releaseQueued = false;
+    for (const [node, held] of this.#held) this.#release(node, held);
   };
 
   readonly #onFrame = (channel: Buffer, data: Buffer): void => {

@@ -1,8 +1,7 @@
 /**
- * RedisDelivery between in-process nodes on a real redis-server:
- * notifications held to the end of the task ride in one PUBLISH with the
- * relay that follows them to the same node, in order; malformed batch
- * frames are dropped from the damage on.
+ * RedisDelivery between in-process nodes on a real redis-server: the text
+ * frames of one turn (relays and notifications) ride to each node in one
+ * PUBLISH, in order; malformed batch frames are dropped from the damage on.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -99,8 +98,9 @@ describe('RedisDelivery', () => {
     a.delivery.send(b.id('s'), { kind: 'answer', name: 'n', uid: 'u5', sharer: x, message: { binary: Buffer.from([0, 255]) }, sentAt: 1 });
     a.delivery.send(b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u6', sharer: x });
     await eventually(() => b.got.length === 7 && c.got.length === 1, 5000, 'all delivered');
-    // b: u0; u1+u2+u3; u4; u5; u6 (end of task); c: its one (end of task).
-    assert.equal((await publishes()) - before, 6);
+    // b: u0 (a node:v8 frame, alone); u1+u2+u3+u4 (held until the binary u5 went); u5; u6 (end of
+    // the turn); c: its one (end of the turn).
+    assert.equal((await publishes()) - before, 5);
     assert.deepEqual(
       b.got.map(([, m]) => `${m.kind}:${m.uid}`),
       ['answer:u0', 'sharer-gone:u1', 'sharer-gone:u2', 'answer:u3', 'sharer-gone:u4', 'answer:u5', 'sharer-gone:u6'],
@@ -108,6 +108,29 @@ describe('RedisDelivery', () => {
     assert.deepEqual(b.got[1], [b.id('s'), { kind: 'sharer-gone', name: 'n', uid: 'u1', sharer: x }]);
     assert.deepEqual((b.got[5]![1] as { message: unknown }).message, { binary: Buffer.from([0, 255]) });
     assert.deepEqual(c.got, [[c.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'c1', joiner: x }]]);
+    assert.deepEqual(a.drops.concat(b.drops, c.drops), []);
+  });
+
+  it('sends the relays and notifications of one turn to a node in one PUBLISH, in order', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b, c] = [await node(prefix), await node(prefix), await node(prefix)];
+    const before = await publishes();
+    const x = a.id('x');
+    for (let i = 0; i < 5; i++) {
+      a.delivery.send(b.id('s'), { kind: 'launch', name: 'n', uid: `u${i}`, joiner: x, message: new RawJson(`{"offer":${i}}`), sentAt: 1 });
+      a.delivery.send(c.id('s'), { kind: 'answer', name: 'n', uid: `u${i}`, sharer: x, message: new RawJson(`"answer-${i}"`), sentAt: 1 });
+    }
+    a.delivery.send(b.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'u0', joiner: x });
+    await eventually(() => b.got.length === 6 && c.got.length === 5, 5000, 'all delivered');
+    assert.equal((await publishes()) - before, 2);
+    assert.deepEqual(
+      b.got.map(([, m]) => `${m.kind}:${m.uid}`),
+      ['launch:u0', 'launch:u1', 'launch:u2', 'launch:u3', 'launch:u4', 'joiner-gone:u0'],
+    );
+    assert.deepEqual(
+      c.got.map(([, m]) => (m as { message: RawJson }).message.value),
+      ['answer-0', 'answer-1', 'answer-2', 'answer-3', 'answer-4'],
+    );
     assert.deepEqual(a.drops.concat(b.drops, c.drops), []);
   });
 
@@ -135,7 +158,9 @@ describe('RedisDelivery', () => {
     spy.on('messageBuffer', (_channel: Buffer, data: Buffer) => frames.push(data));
     await spy.subscribe(`${prefix}deliver:${b.delivery.nodeId}`);
     const good = (uid: string): void => a.delivery.send(b.id('j'), { kind: 'answer', name: 'n', uid, sharer: a.id('s'), message: new RawJson('1'), sentAt: 1 });
+    // In turns of their own: relays of one turn would travel as one batch.
     good('g1');
+    await eventually(() => frames.length === 1 && b.got.length === 1, 5000, 'first frame seen');
     good('g2');
     await eventually(() => frames.length === 2 && b.got.length === 2, 5000, 'frames seen');
     const [f1, f2] = frames.map((f) => f.toString()) as [string, string];
