@@ -3,7 +3,8 @@
  * servers in one process (as in tests) do not collide.
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { CoreStats } from '../core/signaling-core.js';
 
@@ -11,16 +12,16 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly relayed: Counter<'kind'>;
   readonly errors: Counter<'code'>;
-  readonly latency: Histogram<'kind'>;
+  readonly latency: LatencyHistogram<'launch' | 'answer'>;
   readonly slowConsumers: Counter;
   // recordRelay runs for every relayed message: the relayed counter is
   // brought up to date when read (prom-client's collect hook) rather than
-  // through prom-client's label checks each time, and the histogram's label
-  // children are bound once.
+  // through prom-client's label checks each time, and the latency histogram
+  // is one kept by hand (src/server/latency-histogram.ts).
   #launches = 0;
   #answers = 0;
-  readonly #latencyLaunch: { observe(value: number): void };
-  readonly #latencyAnswer: { observe(value: number): void };
+  readonly #latencyLaunch: LatencySeries;
+  readonly #latencyAnswer: LatencySeries;
 
   constructor(stats: () => CoreStats) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sigserve_' });
@@ -66,10 +67,11 @@ export class ServerMetrics {
       labelNames: ['code'],
       registers: [this.registry],
     });
-    this.latency = new Histogram({
+    this.latency = new LatencyHistogram({
       name: 'sigserve_relay_latency_seconds',
       help: 'Time from receiving a launch or answer to emitting it to its recipient',
-      labelNames: ['kind'],
+      labelName: 'kind',
+      labelValues: ['launch', 'answer'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
@@ -81,8 +83,8 @@ export class ServerMetrics {
     for (const kind of ['launch', 'answer']) {
       this.relayed.inc({ kind }, 0);
     }
-    this.#latencyLaunch = this.latency.labels('launch');
-    this.#latencyAnswer = this.latency.labels('answer');
+    this.#latencyLaunch = this.latency.series('launch');
+    this.#latencyAnswer = this.latency.series('answer');
   }
 
   recordRelay(kind: 'launch' | 'answer', latencyMs: number): void {
