@@ -110,6 +110,18 @@ describe('direct websocket engine', () => {
     raw.ws.send('428["share","dw-raw-2"]');
     await eventually(() => raw.frames.length > 4, 3000, 'the second ack');
     assert.match(raw.frames[4]!, /^438\[\{"ok":true,"name":"dw-raw-2",/);
+    // A relayed message arrives as the JSON text it was sent in, in both directions.
+    const joiner = await rawClient(s.url);
+    joiner.ws.send('40');
+    await eventually(() => joiner.frames.length > 1, 3000, 'the joiner connect');
+    const message = '{"type":"offer","sdp":"v=0\\r\\no=- 1 2 IN IP4 192.0.2.1\\r\\n","n":[1,2.5,null,true]}';
+    joiner.ws.send(`42["launch","dw-raw","uid \\"1\\"",${message}]`);
+    await eventually(() => raw.frames.length > 5, 3000, 'the launchResponse');
+    assert.equal(raw.frames[5], `42["launchResponse","uid \\"1\\"",${message}]`);
+    raw.ws.send('42["answer","uid \\"1\\"","plain text \\u00e9"]');
+    await eventually(() => joiner.frames.length > 2, 3000, 'the answerResponse');
+    assert.equal(joiner.frames[2], '42["answerResponse","plain text \\u00e9"]');
+    joiner.ws.close();
     raw.ws.close();
   });
 

@@ -113,6 +113,14 @@ function onDecoded(packet: Packet): void {
   decodedPacket = packet;
 }
 
+/** `2[` and the event name's JSON, then a comma: the start of an event packet, per event name (the server emits a few). */
+const eventHeads = new Map<string, string>();
+function eventHead(event: string): string {
+  let head = eventHeads.get(event);
+  if (head === undefined) eventHeads.set(event, (head = `2[${JSON.stringify(event)},`));
+  return head;
+}
+
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
@@ -238,8 +246,16 @@ export abstract class DirectSocket implements Bucket {
 
   emit(event: string, ...args: unknown[]): boolean {
     if (this.state !== CONNECTED) return false;
+    // A relayed message goes out as the text it came in, without a packet
+    // object: launchResponse(uid, message) and answerResponse(message)
+    // without building the argument list, anything else through it.
+    const last = args[args.length - 1];
+    if (last instanceof RawJson && (args.length === 1 || (args.length === 2 && typeof args[0] === 'string'))) {
+      const head = eventHead(event);
+      this.sendText(args.length === 1 ? head : `${head}${JSON.stringify(args[0])},`, last.text, ']');
+      return true;
+    }
     args.unshift(event);
-    // A relayed message goes out as the text it came in, without a packet object.
     const head = relayedEventHead('2', args);
     if (head !== undefined) this.sendText(head, (args[args.length - 1] as RawJson).text, ']');
     else this.sendPacket({ type: PacketType.EVENT, nsp: '/', data: args });
