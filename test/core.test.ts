@@ -286,10 +286,17 @@ describe('SignalingCore on a manual clock', () => {
       await rejectsWith(core.answer('sharer', 'n1', 'u', 'late'), 'unknown-joiner');
     });
 
-    it('drops the route the registry evicted even when a route that went meanwhile left room', async () => {
-      // The registry answers the third launch only when told; meanwhile the
-      // joiner loses its route on n2 (its sharer leaves), so the core would
-      // not need to evict, but the registry has already removed n1.
+    /**
+     * A joiner at a cap of 2 routes (n1, n2, each to its own sharer) whose
+     * third launch (n3) the registry answers only when `release` is called.
+     */
+    async function gatedThirdLaunch(): Promise<{
+      core: SignalingCore;
+      registry: InMemoryRegistry;
+      sink: RecordingSink;
+      third: Promise<void>;
+      release: () => void;
+    }> {
       const gates: (() => void)[] = [];
       class GatedRegistry extends InMemoryRegistry {
         hold = false;
@@ -307,10 +314,18 @@ describe('SignalingCore on a manual clock', () => {
       await core.launch('joiner', 'n2', 'u', 'offer-2');
       registry.hold = true;
       const third = core.launch('joiner', 'n3', 'u', 'offer-3');
+      await flushed();
+      assert.equal(gates.length, 1);
+      return { core, registry, sink, third, release: () => gates[0]!() };
+    }
+
+    it('drops the route the registry evicted even when a route that went meanwhile left room', async () => {
+      // Meanwhile the joiner loses its route on n2 (its sharer leaves), so the
+      // core would not need to evict, but the registry has already removed n1.
+      const { core, registry, sink, third, release } = await gatedThirdLaunch();
       await core.detach('s2');
       assert.deepEqual(sink.of('sharerGone'), [{ event: 'sharerGone', socket: 'joiner', name: 'n2', uid: 'u' }]);
-      assert.equal(gates.length, 1);
-      gates[0]!();
+      release();
       await third;
       await flushed();
       assert.deepEqual(await registry.counts(), { shares: 2, routes: 1 });
@@ -320,6 +335,25 @@ describe('SignalingCore on a manual clock', () => {
       await rejectsWith(core.answer('s1', 'n1', 'u', 'late'), 'unknown-joiner');
       await core.answer('s3', 'n3', 'u', 'answer-3');
       assert.deepEqual(sink.of('answerResponse', 'joiner').map((e) => e.message), ['answer-3']);
+    });
+
+    it('keeps the new route when the route to evict itself went while the registry answered', async () => {
+      // The route the registry was asked to evict (n1) goes first (its sharer
+      // leaves), so its object may be reused for the new route: the new
+      // route must stay, beside n2.
+      const { core, registry, sink, third, release } = await gatedThirdLaunch();
+      await core.detach('s1');
+      assert.deepEqual(sink.of('sharerGone'), [{ event: 'sharerGone', socket: 'joiner', name: 'n1', uid: 'u' }]);
+      release();
+      await third;
+      await flushed();
+      assert.deepEqual(await registry.counts(), { shares: 2, routes: 2 });
+      assert.equal(core.localStats().joinerRoutes, 2);
+      assert.equal(core.localStats().sharerRoutes, 2);
+      await core.answer('s2', 'n2', 'u', 'answer-2');
+      await core.answer('s3', 'n3', 'u', 'answer-3');
+      assert.deepEqual(sink.of('answerResponse', 'joiner').map((e) => e.message), ['answer-2', 'answer-3']);
+      assert.deepEqual(sink.of('launchResponse', 's3').map((e) => e.message), ['offer-3']);
     });
 
     it('the 2-argument answer goes to the latest route of that uid', async () => {

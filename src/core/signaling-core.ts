@@ -15,7 +15,7 @@ import type { Delivery } from './delivery.js';
 import type { Registry, RegistryCounts, RegistrySnapshot } from './registry.js';
 import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
-import { RouteTable, routeEnd, type RouteEnd } from './route-table.js';
+import { RouteTable, recycle, routeEnd, type RouteEnd } from './route-table.js';
 import type { DeliveryMessage, JoinerUID, RouteOutcome, ShareName, SignalMessage, SocketId } from './types.js';
 
 /** Events the core asks the protocol endpoint to send to one of its sockets. */
@@ -473,16 +473,19 @@ export class SignalingCore {
    */
   #adoptRoute(socket: LocalSocket, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: RouteEnd): RouteEnd {
     if (!outcome.ok) throw new SignalingError(outcome.code);
-    const route = routeEnd(name, uid, outcome.sharer);
     const routes = socket.ownRoutes('asJoiner');
+    // The route the registry removed along with this call, if this socket
+    // still holds it: decided before a route object is taken, because one
+    // that went while the registry answered may have been recycled.
+    const removed = outcome.evicted === true && evict !== undefined && routes.get(evict.name, evict.uid) === evict ? evict : undefined;
+    const route = routeEnd(name, uid, outcome.sharer);
     routes.add(route);
-    const removed = outcome.evicted === true ? evict : undefined;
     if (routes.size > this.#limits.maxRoutesPerSocket) {
       this.#evictOldestRoute(socket, removed);
     } else if (removed !== undefined) {
       // A route went while the registry answered, leaving room, but the
       // registry already removed this one: drop it here too, so both agree.
-      if (routes.get(removed.name, removed.uid) === removed) this.#evictRoute(socket, removed, true);
+      this.#evictRoute(socket, removed, true);
     }
     return route;
   }
@@ -503,6 +506,7 @@ export class SignalingCore {
     socket.asJoiner.delete(route);
     if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
     this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socket.id });
+    recycle(route);
   }
 
   #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {
@@ -587,6 +591,7 @@ export class SignalingCore {
         const route = socket?.asJoiner.get(message.name, message.uid);
         if (socket === undefined || route?.peer !== message.sharer) return;
         socket.asJoiner.delete(route);
+        recycle(route);
         this.#background('removeRoute', this.#registry.removeRoute(message.name, message.uid, target));
         this.#sink.sharerGone(target, message.name, message.uid);
         return;
@@ -595,6 +600,7 @@ export class SignalingCore {
         const route = socket?.asSharer.get(message.name, message.uid);
         if (socket === undefined || route?.peer !== message.joiner) return;
         socket.asSharer.delete(route);
+        recycle(route);
         return;
       }
     }
