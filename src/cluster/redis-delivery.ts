@@ -200,19 +200,12 @@ export class RedisDelivery implements Delivery {
     if (channel.toString() !== this.#channel) return;
     const first = data[0];
     if (first !== JSON_FRAME_BYTE && first !== NOTE_FRAME_BYTE && first !== BATCH_FRAME_BYTE) {
-      let frame: unknown;
-      try {
-        frame = deserialize(data);
-      } catch (error) {
-        this.#onDrop?.('undecodable frame', error);
-        return;
-      }
-      this.#take(frame);
+      this.#takeDecoded(deserialize, data);
       return;
     }
     const text = data.toString('utf8');
     if (first !== BATCH_FRAME_BYTE) {
-      this.#takeText(text);
+      this.#takeDecoded(decodeTextFrame, text);
       return;
     }
     // `B` then, per frame, `<length in UTF-16 code units>:<frame>`.
@@ -226,16 +219,17 @@ export class RedisDelivery implements Delivery {
         this.#onDrop?.('undecodable frame');
         return;
       }
-      this.#takeText(text.slice(start, start + length));
+      // A `J` or `N` frame: batches do not nest.
+      this.#takeDecoded(decodeTextFrame, text.slice(start, start + length));
       at = start + length;
     }
   };
 
-  /** A `J` or `N` frame (never a batch: they do not nest). */
-  #takeText(text: string): void {
+  /** Decodes one frame (a node:v8 one, or a `J` or `N` text frame) and takes it; drops what does not decode. */
+  #takeDecoded<T>(decode: (input: T) => unknown, input: T): void {
     let frame: unknown;
     try {
-      frame = decodeTextFrame(text);
+      frame = decode(input);
     } catch (error) {
       this.#onDrop?.('undecodable frame', error);
       return;

@@ -42,10 +42,12 @@ export class RateLimiter {
   }
 
   bucket(now: number): Bucket {
-    return { tokens: this.#burst * TOKEN, refilledAt: Math.floor(now), refused: 0 };
+    const bucket: Bucket = { tokens: 0, refilledAt: 0, refused: 0 };
+    this.fill(bucket, now);
+    return bucket;
   }
 
-  /** Makes `bucket` a full one, as `bucket` would. */
+  /** Makes `bucket` a full one. */
   fill(bucket: Bucket, now: number): void {
     bucket.tokens = this.#burst * TOKEN;
     bucket.refilledAt = Math.floor(now);
