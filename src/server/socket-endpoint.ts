@@ -317,23 +317,18 @@ export class SocketEndpoint {
       this.#fail(socket, event, ack, error, { name, uid });
       return;
     }
-    // The relay may be waiting to be written with others (cluster mode): it
-    // leaves before the ack does.
-    if (outcome === undefined) {
-      if (ack !== undefined) {
-        this.#core.flushSends();
-        ack(launch ? { ok: true, joinerUID } : { ok: true });
-      }
+    if (ack === undefined) {
+      outcome?.catch((error: unknown) => this.#fail(socket, event, ack, error, { name, uid }));
       return;
     }
-    outcome.then(
-      () => {
-        if (ack === undefined) return;
-        this.#core.flushSends();
-        ack(launch ? { ok: true, joinerUID } : { ok: true });
-      },
-      (error: unknown) => this.#fail(socket, event, ack, error, { name, uid }),
-    );
+    const acknowledge = (): void => {
+      // The relay may be waiting to be written with others (cluster mode): it
+      // leaves before the ack does.
+      this.#core.flushSends();
+      ack(launch ? { ok: true, joinerUID } : { ok: true });
+    };
+    if (outcome === undefined) acknowledge();
+    else outcome.then(acknowledge, (error: unknown) => this.#fail(socket, event, ack, error, { name, uid }));
   }
 
   #fail(socket: ClientSocket, event: ClientEventName, ack: Ack | undefined, error: unknown, parsed: Parsed): void {
