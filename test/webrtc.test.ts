@@ -85,6 +85,16 @@ describe('WebRTC data channel through the server', () => {
       assert.equal((await request<{ ok: boolean }>(sharerSocket, 'share', name)).ok, true);
       const joinerUID = form === '3-argument' ? 'wrtc-joiner' : joinerSocket.id!;
       const counts = { launchCandidates: 0, answerCandidates: 0, launches: 0, answers: 0 };
+      // Each side ends its trickle with a null candidate. The channel can open
+      // on one side's candidates alone (the other learns peer-reflexive ones
+      // from connectivity checks), so the counts are read once both ends'
+      // trickles have crossed the server, not when the channel opens.
+      let joinerTrickleCrossed!: () => void;
+      let sharerTrickleCrossed!: () => void;
+      const tricklesCrossed = Promise.all([
+        new Promise<void>((resolve) => (joinerTrickleCrossed = resolve)),
+        new Promise<void>((resolve) => (sharerTrickleCrossed = resolve)),
+      ]);
 
       // Sharer: one peer connection per joiner, made when its first signal arrives.
       const sharerChannel = new Promise<Channel>((resolveChannel) => {
@@ -92,7 +102,10 @@ describe('WebRTC data channel through the server', () => {
         sharerSocket.on('launchResponse', (uid: string, message: unknown) => {
           counts.launches++;
           const signal = message as Signal;
-          if ('candidate' in signal && signal.candidate) counts.launchCandidates++;
+          if ('candidate' in signal) {
+            if (signal.candidate) counts.launchCandidates++;
+            else joinerTrickleCrossed();
+          }
           let applier = appliers.get(uid);
           if (!applier) {
             const pc = new RTCPeerConnection({ iceServers: [] });
@@ -130,7 +143,10 @@ describe('WebRTC data channel through the server', () => {
       joinerSocket.on('answerResponse', (message: unknown) => {
         counts.answers++;
         const signal = message as Signal;
-        if ('candidate' in signal && signal.candidate) counts.answerCandidates++;
+        if ('candidate' in signal) {
+          if (signal.candidate) counts.answerCandidates++;
+          else sharerTrickleCrossed();
+        }
         joinerApplier.apply(signal);
       });
       const signalingErrors: unknown[] = [];
@@ -162,6 +178,7 @@ describe('WebRTC data channel through the server', () => {
       assert.equal(await within(atJoiner, 10_000, 'the message at the joiner'), 'hello from the sharer');
 
       // The whole exchange went through the server: candidates trickled both ways, nothing failed.
+      await within(tricklesCrossed, OPEN_TIMEOUT, 'both ends to finish trickling candidates');
       assert.ok(counts.launchCandidates >= 1, `joiner sent ${counts.launchCandidates} candidates`);
       assert.ok(counts.answerCandidates >= 1, `sharer sent ${counts.answerCandidates} candidates`);
       assert.ok(counts.launches >= 2 && counts.answers >= 2);
