@@ -4,15 +4,22 @@
  * @module
  */
 import type { Registry, RegistryCounts } from '../core/registry.js';
+import { StringTable } from '../core/string-table.js';
 import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from '../core/types.js';
 
 interface ShareRecord extends ShareTerms {
   joins: number;
 }
 
+/** Route objects kept for reuse, at most. */
+const SPARE_ROUTES = 4096;
+
 export class InMemoryRegistry implements Registry {
   readonly #shares = new Map<ShareName, Map<SocketId, ShareRecord>>();
-  readonly #routes = new Map<ShareName, Map<JoinerUID, Route>>();
+  // Routes come and go with every join: a StringTable (see string-table.ts)
+  // and reused Route objects keep that churn out of the old generation.
+  readonly #routes = new Map<ShareName, StringTable<Route>>();
+  readonly #spareRoutes: Route[] = [];
   #shareCount = 0;
   #routeCount = 0;
 
@@ -62,8 +69,15 @@ export class InMemoryRegistry implements Registry {
       if (record.expiresAt <= now || (record.maxJoins !== undefined && record.joins >= record.maxJoins)) continue;
       if (pick-- > 0) continue;
       record.joins++;
-      if (!routes) this.#routes.set(name, (routes = new Map()));
-      routes.set(uid, { sharer, joiner });
+      if (!routes) this.#routes.set(name, (routes = new StringTable()));
+      const route = this.#spareRoutes.pop();
+      if (route === undefined) {
+        routes.set(uid, { sharer, joiner });
+      } else {
+        route.sharer = sharer;
+        route.joiner = joiner;
+        routes.set(uid, route);
+      }
       this.#routeCount++;
       if (evict) return { ok: true, sharer, fresh: true, evicted: this.#evict(name, uid, joiner, evict) };
       return { ok: true, sharer, fresh: true };
@@ -78,13 +92,17 @@ export class InMemoryRegistry implements Registry {
   }
 
   async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {
-    return this.#routes.get(name)?.get(uid);
+    const route = this.#routes.get(name)?.get(uid);
+    // A copy: the registry's own object is reused once the route goes.
+    return route && { sharer: route.sharer, joiner: route.joiner };
   }
 
   removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): void {
     const routes = this.#routes.get(name);
-    if (routes?.get(uid)?.joiner !== joiner) return;
+    const route = routes?.get(uid);
+    if (routes === undefined || route?.joiner !== joiner) return;
     routes.delete(uid);
+    if (this.#spareRoutes.length < SPARE_ROUTES) this.#spareRoutes.push(route);
     this.#routeCount--;
     if (routes.size === 0) this.#routes.delete(name);
   }

@@ -5,7 +5,7 @@
  * A route is identified by its name and uid, but nearly every lookup (the
  * relay of each launch and answer) would otherwise concatenate the two into
  * a fresh string, which the Map must then flatten and hash. Here routes are
- * filed under the uid alone (a string the Map hashes once and caches), and
+ * filed under the uid alone (a StringTable, see string-table.ts), and
  * the rare routes that share a uid under other names hang off the first as
  * a short chain. The chain keeps the uid's most recently used route first:
  * that is where the 2-argument `answer` goes.
@@ -14,6 +14,7 @@
  * be dropped past the route cap and walks need no Map iterator.
  * @module
  */
+import { StringTable } from './string-table.js';
 import type { JoinerUID, ShareName, SocketId } from './types.js';
 
 /** One route as one of its ends holds it. */
@@ -42,7 +43,9 @@ const SPARE_MAX = 4096;
 export function routeEnd(name: ShareName, uid: JoinerUID, peer: SocketId): RouteEnd {
   const route = spare.pop();
   if (route === undefined) return { name, uid, peer, sibling: undefined, older: undefined, newer: undefined };
-  route.name = name;
+  // A name is a fresh string in every packet; the one the route held (the
+  // same name, most often) is already old and stays, the new one dies young.
+  if (route.name !== name) route.name = name;
   route.uid = uid;
   route.peer = peer;
   return route;
@@ -58,7 +61,8 @@ export function recycle(route: RouteEnd): void {
 }
 
 export class RouteTable {
-  readonly #byUid = new Map<JoinerUID, RouteEnd>();
+  // Not a Map: routes churn, and a Map's rehashes under churn are old-generation garbage (see string-table.ts).
+  readonly #byUid = new StringTable<RouteEnd>();
   #oldest: RouteEnd | undefined = undefined;
   #newest: RouteEnd | undefined = undefined;
   #size = 0;
