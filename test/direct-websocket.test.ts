@@ -55,6 +55,30 @@ describe('direct websocket engine', () => {
     assert.deepEqual(await answer, [{ sdp: 'answer' }]);
   });
 
+  it('relays ASCII and non-ASCII messages of every frame-length class exactly as sent', async () => {
+    // The engine writes ASCII frames as one Latin-1 string and any other as
+    // a UTF-8 buffer, each with a 1-, 3- or 9-byte length after the first
+    // byte (below 126, below 65,536, above): every combination must arrive whole.
+    const s = await server({ maxMessageSize: 200_000 });
+    const sharer = await connect(s.url);
+    const joiner = await connect(s.url);
+    await request(sharer, 'share', 'dw-sizes');
+    const pieces = ['a', 'é', '😀', '\r\n', '"\\'];
+    let n = 0;
+    for (const size of [1, 60, 125, 126, 1700, 65_530, 70_000]) {
+      for (const piece of pieces) {
+        const text = piece.repeat(Math.max(1, Math.floor(size / piece.length)));
+        const uid = `u${n++}`;
+        const offer = waitFor<[string, string]>(sharer, 'launchResponse');
+        joiner.emit('launch', 'dw-sizes', uid, text);
+        assert.deepEqual(await offer, [uid, text], `launch of ${text.length} × ${JSON.stringify(piece)}`);
+        const answer = waitFor<[string]>(joiner, 'answerResponse');
+        sharer.emit('answer', 'dw-sizes', uid, { sdp: text });
+        assert.deepEqual(await answer, [{ sdp: text }], `answer of ${text.length} × ${JSON.stringify(piece)}`);
+      }
+    }
+  });
+
   it('leaves websocket clients to socket.io with WS_ENGINE=socket.io', async () => {
     const s = await server({ wsEngine: 'socket.io' });
     await connect(s.url);
