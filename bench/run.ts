@@ -8,7 +8,8 @@
  * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --server-flags "FLAGS" (Node flags for every server
- * process alike), --heap-snapshot DIR (snapshot every server at the
+ * process alike), --server-log DIR (keep every server's output there, e.g.
+ * with --server-flags=--trace-gc), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
  * --quick). --scenarios scale (part of the full run): a cluster of
  * --scale-nodes N sigserve nodes (default 6) behind Redis holds
@@ -27,7 +28,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChurnResult, PairsResult } from './lib/generator.js';
-import { GENERATOR_CPU, killAll, ROOT, sleep, track } from './lib/procs.js';
+import { GENERATOR_CPU, keepServerOutput, killAll, ROOT, sleep, track } from './lib/procs.js';
 import { renderPng, svgSize, writeResults, type RunInfo, type ServerRun } from './lib/report.js';
 import { ClusterUnavailable, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
 import type { WorkerJob, WorkerReply, WorkerRequest } from './lib/worker.js';
@@ -48,6 +49,7 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     'heap-snapshot': { type: 'string' },
     'server-flags': { type: 'string' },
+    'server-log': { type: 'string' },
     idle: { type: 'string' },
     'scale-total': { type: 'string' },
     'scale-nodes': { type: 'string' },
@@ -82,6 +84,10 @@ const nodeFlags = [
   ...(flags['server-flags'] ? flags['server-flags'].split(' ').filter(Boolean) : []),
 ];
 const snapshotDir = flags['heap-snapshot'] ? resolve(flags['heap-snapshot']) : undefined;
+if (flags['server-log']) {
+  mkdirSync(resolve(flags['server-log']), { recursive: true });
+  keepServerOutput(resolve(flags['server-log']));
+}
 
 const log = (text: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);

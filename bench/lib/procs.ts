@@ -6,8 +6,9 @@
  * @module
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -136,6 +137,14 @@ export interface ServerProcessOptions {
   nodeFlags?: string[];
 }
 
+/** Where every server's output is also written (`--server-log`), e.g. for `--server-flags=--trace-gc`; undefined: nowhere. */
+let serverLogDir: string | undefined;
+
+/** Writes the output of every server started from now on to `<dir>/<label>-<pid>.log`. */
+export function keepServerOutput(dir: string): void {
+  serverLogDir = dir;
+}
+
 /** A server process, pinned to SERVER_CPU, with the memory probe preloaded. */
 export class ServerProcess {
   readonly child: ChildProcess;
@@ -157,8 +166,10 @@ export class ServerProcess {
     );
     started.add(this.child);
     // Drained always, or a chatty server would block on a full pipe; kept short for error messages.
+    const log = serverLogDir && join(serverLogDir, `${options.label.replace(/[^\w-]+/g, '_')}-${this.child.pid}.log`);
     const keep = (chunk: Buffer): void => {
       this.#output = (this.#output + chunk.toString()).slice(-20000);
+      if (log) appendFileSync(log, chunk);
     };
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);
