@@ -70,14 +70,10 @@ export class InMemoryRegistry implements Registry {
       if (pick-- > 0) continue;
       record.joins++;
       if (!routes) this.#routes.set(name, (routes = new StringTable()));
-      const route = this.#spareRoutes.pop();
-      if (route === undefined) {
-        routes.set(uid, { sharer, joiner });
-      } else {
-        route.sharer = sharer;
-        route.joiner = joiner;
-        routes.set(uid, route);
-      }
+      const route = this.#spareRoutes.pop() ?? { sharer, joiner };
+      route.sharer = sharer;
+      route.joiner = joiner;
+      routes.set(uid, route);
       this.#routeCount++;
       if (evict) return { ok: true, sharer, fresh: true, evicted: this.#evict(name, uid, joiner, evict) };
       return { ok: true, sharer, fresh: true };

@@ -62,38 +62,32 @@ export class StringTable<V> {
   }
 
   get(key: string): V | undefined {
-    const at = this.#find(key, hashOf(key));
-    return at < 0 ? undefined : (this.#slots[at * STRIDE + VALUE] as V);
+    const at = this.#slotOf(key, hashOf(key)) * STRIDE;
+    return this.#slots[at + KEY] === undefined ? undefined : (this.#slots[at + VALUE] as V);
   }
 
   set(key: string, value: V): void {
     const hash = hashOf(key);
-    const slots = this.#slots;
-    let i = hash & this.#mask;
-    for (let k = slots[i * STRIDE + KEY]; k !== undefined; k = slots[i * STRIDE + KEY]) {
-      if (slots[i * STRIDE + HASH] === hash && k === key) {
-        slots[i * STRIDE + VALUE] = value;
-        return;
+    let at = this.#slotOf(key, hash) * STRIDE;
+    if (this.#slots[at + KEY] === undefined) {
+      // At most 5/8 full, so probes stay short, and a table at the route cap
+      // (64, and 65 for a moment as a join adds one before the oldest goes)
+      // keeps 128 slots.
+      if ((this.#size + 1) * 8 > (this.#mask + 1) * 5) {
+        this.#resize((this.#mask + 1) * 2);
+        at = this.#slotOf(key, hash) * STRIDE;
       }
-      i = (i + 1) & this.#mask;
+      this.#slots[at + KEY] = key;
+      this.#slots[at + HASH] = hash;
+      this.#size++;
     }
-    // At most 5/8 full, so probes stay short, and a table at the route cap
-    // (64, and 65 for a moment as a join adds one before the oldest goes)
-    // keeps 128 slots.
-    if ((this.#size + 1) * 8 > (this.#mask + 1) * 5) {
-      this.#resize((this.#mask + 1) * 2);
-      return this.set(key, value);
-    }
-    slots[i * STRIDE + KEY] = key;
-    slots[i * STRIDE + VALUE] = value;
-    slots[i * STRIDE + HASH] = hash;
-    this.#size++;
+    this.#slots[at + VALUE] = value;
   }
 
   delete(key: string): boolean {
-    let hole = this.#find(key, hashOf(key));
-    if (hole < 0) return false;
     const slots = this.#slots;
+    let hole = this.#slotOf(key, hashOf(key));
+    if (slots[hole * STRIDE + KEY] === undefined) return false;
     const mask = this.#mask;
     // Move back every later entry of the run that may sit in the hole: one
     // whose home slot is not cyclically within (hole, j].
@@ -116,13 +110,12 @@ export class StringTable<V> {
     return true;
   }
 
-  /** The slot holding `key`, or -1. */
-  #find(key: string, hash: number): number {
+  /** The slot holding `key`, or else the empty slot where it would go. */
+  #slotOf(key: string, hash: number): number {
     const slots = this.#slots;
     for (let i = hash & this.#mask; ; i = (i + 1) & this.#mask) {
       const k = slots[i * STRIDE + KEY];
-      if (k === undefined) return -1;
-      if (slots[i * STRIDE + HASH] === hash && k === key) return i;
+      if (k === undefined || (slots[i * STRIDE + HASH] === hash && k === key)) return i;
     }
   }
 
