@@ -11,7 +11,8 @@
  * process alike), --server-log DIR (keep every server's output there, e.g.
  * with --server-flags=--trace-gc), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
- * --quick). --scenarios scale (part of the full run): a cluster of
+ * --quick), --warmup-ms N and --measure-ms N (the pairs and trickle windows,
+ * default 3,000 and 8,000). --scenarios scale (part of the full run): a cluster of
  * --scale-nodes N sigserve nodes (default 6) behind Redis holds
  * --scale-total N idle connections (default 100,000) while pairs relay
  * handshakes across nodes; written to scale.md, which RESULTS.md includes.
@@ -53,6 +54,8 @@ const { values: flags } = parseArgs({
     idle: { type: 'string' },
     'scale-total': { type: 'string' },
     'scale-nodes': { type: 'string' },
+    'warmup-ms': { type: 'string' },
+    'measure-ms': { type: 'string' },
   },
   strict: true,
 });
@@ -62,8 +65,8 @@ const settings = {
   reps: Number(flags.reps ?? (quick ? 1 : 3)),
   pairs: flags.pairs ? flags.pairs.split(',').map(Number) : [1, 50, 500],
   tricklePairs: 50,
-  warmupMs: quick ? 1000 : 3000,
-  measureMs: quick ? 2500 : 8000,
+  warmupMs: Number(flags['warmup-ms'] ?? (quick ? 1000 : 3000)),
+  measureMs: Number(flags['measure-ms'] ?? (quick ? 2500 : 8000)),
   churnMs: quick ? 2000 : 6000,
   idle: flags.idle ? Number(flags.idle) : quick ? 2000 : 10000,
   // Per server process: near what one process can hold under a 20,000-descriptor limit.

@@ -16,7 +16,7 @@ import type { Registry, RegistryCounts, RegistrySnapshot } from '../core/registr
 import { SignalingError } from '../core/signaling-error.js';
 import type { JoinerUID, Route, RouteOutcome, RouteRef, ShareName, ShareTerms, SocketId } from '../core/types.js';
 import type { NodeId } from './node-id.js';
-import { corkTurn } from './redis-cork.js';
+import { atTurnEnd, corkTurn } from './redis-cork.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 
 export interface RedisRegistryOptions {
@@ -81,12 +81,21 @@ export interface RedisRegistryState {
 }
 
 type ScriptArg = string | number;
+
+/** A route waiting for its script run's reply. */
+interface RouteWaiter {
+  resolve(outcome: RouteOutcome): void;
+  reject(error: unknown): void;
+  evicted: boolean;
+}
 type Scripted = { [K in ScriptName]: (...args: ScriptArg[]) => Promise<unknown> };
 
 /** Registrations removed per reap script run: keeps each run short. */
 const REAP_BATCH = 500;
 /** Restore commands per pipeline round trip. */
 const RESTORE_BATCH = 200;
+/** Routes per script run at most: keeps each run short. */
+const ROUTE_BATCH = 128;
 /** Failed removals remembered for retry; past it the keys' expiries clean up. */
 const MAX_RETRIES = 100_000;
 
@@ -119,6 +128,8 @@ export class RedisRegistry implements Registry {
   /** No node is declared dead before this time (see #onReady). */
   #quietUntil = 0;
   #closed = false;
+  /** Routes queued for the next script run: their arguments, 7 each, and who waits. */
+  #routes: { args: ScriptArg[]; waiters: RouteWaiter[] } = { args: [], waiters: [] };
 
   constructor(options: RedisRegistryOptions) {
     this.#options = options;
@@ -174,15 +185,55 @@ export class RedisRegistry implements Registry {
     await this.#retryOnFailure(shareKey(name, sharer), run);
   }
 
-  /** One script run, the eviction included (see Registry.route). */
-  async route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): Promise<RouteOutcome> {
+  /**
+   * Queued for the route script run at the end of this turn (or sooner,
+   * see #sendRoutes), with the eviction included (see Registry.route).
+   */
+  route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): Promise<RouteOutcome> {
     this.#retries.delete(routeKey(name, uid, joiner));
-    const args: ScriptArg[] = [name, uid, joiner, Math.round(now), Math.random(), this.nodeId, this.#regTtl, this.#grace, this.#timeout];
-    if (evict) args.push(evict.name, evict.uid);
-    const reply = (await this.#call('sigserveRoute', ...args)) as [number, string, number?, number?];
+    return new Promise<RouteOutcome>((resolve, reject) => {
+      const queued = this.#routes;
+      if (queued.waiters.length === 0) atTurnEnd(this.#sendRoutes);
+      queued.args.push(name, uid, joiner, Math.round(now), Math.random(), evict?.name ?? '', evict?.uid ?? '');
+      queued.waiters.push({ resolve, reject, evicted: evict !== undefined });
+      if (queued.waiters.length >= ROUTE_BATCH) this.#sendRoutes();
+    });
+  }
+
+  /**
+   * Sends the queued routes in one script run. Called at the end of the
+   * turn, and before any other command of the registry's, so Redis sees
+   * every command in the order the core issued it (a route, then the
+   * removal of that route, must not swap).
+   */
+  readonly #sendRoutes = (): void => {
+    const { args, waiters } = this.#routes;
+    if (waiters.length === 0) return;
+    this.#routes = { args: [], waiters: [] };
+    corkTurn(this.#redis);
+    this.#scripts.sigserveRoute(this.#prefix, this.nodeId, this.#regTtl, this.#grace, this.#timeout, ...args).then(
+      (replies) => {
+        const list = replies as [number, string, number?, number?][];
+        for (let i = 0; i < waiters.length; i++) {
+          const waiter = waiters[i]!;
+          try {
+            waiter.resolve(this.#routeOutcome(list[i]!, waiter.evicted));
+          } catch (error) {
+            waiter.reject(error);
+          }
+        }
+      },
+      (error: unknown) => {
+        const failure = this.#failed(error);
+        for (const waiter of waiters) waiter.reject(failure);
+      },
+    );
+  };
+
+  #routeOutcome(reply: [number, string, number?, number?], evicted: boolean): RouteOutcome {
     if (reply[0] === 1) {
       this.#marked(reply[3]!);
-      if (evict) return { ok: true, sharer: reply[1], fresh: reply[2] === 1, evicted: true };
+      if (evicted) return { ok: true, sharer: reply[1], fresh: reply[2] === 1, evicted: true };
       return { ok: true, sharer: reply[1], fresh: reply[2] === 1 };
     }
     const code = reply[1];
@@ -192,6 +243,7 @@ export class RedisRegistry implements Registry {
 
   async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {
     let value: Buffer | null;
+    this.#sendRoutes();
     try {
       value = await this.#redis.hgetBuffer(`${this.#prefix}r:${name}`, uid);
     } catch (error) {
@@ -220,6 +272,7 @@ export class RedisRegistry implements Registry {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#sendRoutes();
     clearTimeout(this.#timer);
     this.#redis.off('ready', this.#onReady);
     await this.#beating?.catch(() => undefined);
@@ -397,6 +450,7 @@ export class RedisRegistry implements Registry {
   }
 
   async #call(script: ScriptName, ...args: ScriptArg[]): Promise<unknown> {
+    this.#sendRoutes();
     try {
       // Nobody sees a script's effect before its reply: it may wait for the turn's other commands.
       corkTurn(this.#redis);

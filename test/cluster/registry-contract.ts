@@ -131,6 +131,23 @@ export function registryContract(label: string, makeHarness: () => Promise<Regis
         assert.equal(outcomes.filter((o) => o.ok).length, 7);
         assert.ok(outcomes.every((o) => o.ok || o.code === 'share-full'));
       },
+      'settles routes and removals issued in one turn in the order issued': async () => {
+        await h.a.addShare('n', sharer('s1'), terms());
+        // Issued without waiting in between, as a busy node's core does
+        // (the Redis registry sends a turn's routes in batches).
+        const routes = Array.from({ length: 300 }, (_, i) => h.b.route('n', `u${i >> 1}`, joiner(`j${i}`), now));
+        const removed = h.b.removeRoute('n', 'u149', joiner('j298'));
+        const again = h.b.route('n', 'u149', joiner('j299'), now);
+        const outcomes = await Promise.all(routes);
+        await removed;
+        outcomes.forEach((o, i) => {
+          if (i % 2 === 0) assert.deepEqual(o, { ok: true, sharer: sharer('s1'), fresh: true }, `route ${i}`);
+          else assert.deepEqual(o, { ok: false, code: 'uid-taken' }, `route ${i}`);
+        });
+        assert.deepEqual(await again, { ok: true, sharer: sharer('s1'), fresh: true });
+        assert.deepEqual(await h.a.lookupRoute('n', 'u0'), { sharer: sharer('s1'), joiner: joiner('j0') });
+        assert.deepEqual(await h.a.lookupRoute('n', 'u149'), { sharer: sharer('s1'), joiner: joiner('j299') });
+      },
       'gives one uid to exactly one of several racing joiners': async () => {
         await h.a.addShare('n', sharer('s1'), terms());
         const outcomes = await Promise.all(
