@@ -4,13 +4,17 @@
  * the channel of the node its id names (see node-id.ts). Messages to this
  * node's own sockets never leave the process.
  *
- * Frames are a typed union that always carries the sender's node id; a node
- * drops its own frames and anything it cannot decode. A relayed message that
- * arrived as JSON text travels as that text (`J` frames); notifications,
- * which hold only strings, as JSON (`N`); anything else (binary payloads)
- * with Node's structured serializer (node:v8), which keeps binary binary
- * without a dependency; every node of a cluster runs the same Node major.
- * Payloads are carried opaque and never logged.
+ * Frames always carry the sender's node id; a node drops its own frames and
+ * anything it cannot decode. A relayed message that arrived as JSON text,
+ * and every notification, travels as an `R` text frame: its fields one
+ * after the other, each prefixed with its length, and the relayed JSON text
+ * as it came (see encodeTextFrame). Nothing is serialized to JSON or parsed
+ * on the way: that cost most of a node's extra work per relay. Anything
+ * else (binary payloads, and names or uids that are not well-formed UTF-16,
+ * which UTF-8 cannot carry) goes with Node's structured serializer
+ * (node:v8), which keeps binary binary without a dependency; every node of
+ * a cluster runs the same Node major. Payloads are carried opaque and never
+ * logged.
  *
  * One publisher connection to one subscriber keeps Redis pub/sub in order,
  * which is the order Delivery promises from one sender to one target.
@@ -25,7 +29,7 @@
  * `flush` writes everything at once: the core calls it before a relay is
  * acknowledged, so a client holding its ack can count on the relay having
  * reached Redis, as in one process it reached the peer. A node of an
- * earlier version drops `N` and `B` frames: upgrade every node of a
+ * earlier version drops `R` and `B` frames: upgrade every node of a
  * cluster together.
  * @module
  */
@@ -37,12 +41,8 @@ import { nodeOf, type NodeId } from './node-id.js';
 import { RawJson } from '../core/raw-json.js';
 import { atTurnEnd, corkTurn, uncorkNow } from './redis-cork.js';
 
-/**
- * What travels between nodes. `deliver-json`: the relayed message is a
- * RawJson, carried as its JSON text (a node that does not know the type
- * drops the frame rather than deliver the text as a string).
- */
-export type NodeFrame = { v: 1; type: 'deliver' | 'deliver-json'; from: NodeId; target: SocketId; message: DeliveryMessage };
+/** What a node:v8 frame holds. */
+export type NodeFrame = { v: 1; type: 'deliver'; from: NodeId; target: SocketId; message: DeliveryMessage };
 
 export interface RedisDeliveryOptions {
   /** Client that publishes (may be the registry's). Never closed here. */
@@ -106,19 +106,9 @@ export class RedisDelivery implements Delivery {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    let frame: Buffer | string;
+    let frame: Buffer | string | undefined;
     try {
-      if (message.kind === 'joiner-gone' || message.kind === 'sharer-gone') {
-        // Strings only: JSON costs a fraction of a structured clone.
-        frame = NOTE_FRAME + JSON.stringify({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
-      } else if (message.message instanceof RawJson) {
-        // The relayed message's JSON text after a JSON header: no structured
-        // clone of a 1-2 KB string on either side.
-        const header = { v: 1, type: 'deliver-json', from: this.nodeId, target, message: { ...message, message: undefined } };
-        frame = `${JSON_FRAME}${JSON.stringify(header)}\n${message.message.text}`;
-      } else {
-        frame = serialize({ v: 1, type: 'deliver', from: this.nodeId, target, message } satisfies NodeFrame);
-      }
+      frame = encodeTextFrame(this.nodeId, target, message) ?? serialize({ v: 1, type: 'deliver', from: this.nodeId, target, message: cloneable(message) } satisfies NodeFrame);
     } catch (error) {
       this.#onDrop?.('unencodable message', error);
       return;
@@ -199,57 +189,60 @@ export class RedisDelivery implements Delivery {
   readonly #onFrame = (channel: Buffer, data: Buffer): void => {
     if (channel.toString() !== this.#channel) return;
     const first = data[0];
-    if (first !== JSON_FRAME_BYTE && first !== NOTE_FRAME_BYTE && first !== BATCH_FRAME_BYTE) {
-      this.#takeDecoded(deserialize, data);
+    if (first !== TEXT_FRAME_BYTE && first !== BATCH_FRAME_BYTE) {
+      this.#takeSerialized(data);
       return;
     }
     const text = data.toString('utf8');
-    if (first !== BATCH_FRAME_BYTE) {
-      this.#takeDecoded(decodeTextFrame, text);
+    if (first === TEXT_FRAME_BYTE) {
+      this.#takeText(text, 0, text.length);
       return;
     }
     // `B` then, per frame, `<length in UTF-16 code units>:<frame>`.
     let at = 1;
     while (at < text.length) {
-      let length = 0;
-      let digit = at;
-      for (let c = text.charCodeAt(digit); c >= 0x30 && c <= 0x39 && digit - at < 10; c = text.charCodeAt(++digit)) length = length * 10 + c - 0x30;
-      const start = digit + 1;
-      if (digit === at || text.charCodeAt(digit) !== 0x3a || start + length > text.length) {
+      const start = fieldAt(text, at, text.length);
+      if (start < 0) {
+        // The framing is broken: nothing after this point can be trusted.
         this.#onDrop?.('undecodable frame');
         return;
       }
-      // A `J` or `N` frame: batches do not nest.
-      this.#takeDecoded(decodeTextFrame, text.slice(start, start + length));
-      at = start + length;
+      const end = fieldEnd;
+      this.#takeText(text, start, end);
+      at = end;
     }
   };
 
-  /** Decodes one frame (a node:v8 one, or a `J` or `N` text frame) and takes it; drops what does not decode. */
-  #takeDecoded<T>(decode: (input: T) => unknown, input: T): void {
+  /** An `R` frame: text[start, end) (batches do not nest). */
+  #takeText(text: string, start: number, end: number): void {
+    const decoded = text.charCodeAt(start) === TEXT_FRAME_BYTE ? decodeTextFrame(text, start, end) : undefined;
+    if (decoded === undefined) {
+      this.#onDrop?.('undecodable frame');
+      return;
+    }
+    if (decoded.from === this.nodeId) return;
+    this.#deliver(decoded.target, decoded.message);
+  }
+
+  #takeSerialized(data: Buffer): void {
     let frame: unknown;
     try {
-      frame = decode(input);
+      frame = deserialize(data);
     } catch (error) {
       this.#onDrop?.('undecodable frame', error);
       return;
     }
-    this.#take(frame);
-  }
-
-  #take(frame: unknown): void {
     if (!isFrame(frame)) {
       this.#onDrop?.('malformed frame');
       return;
     }
     if (frame.from === this.nodeId) return;
-    if (frame.type === 'deliver-json') {
-      // The sending node parsed and checked it; it is parsed again here only if something needs the value.
-      const m = frame.message as { message: unknown };
-      m.message = new RawJson(m.message as string);
-    }
+    this.#deliver(frame.target, frame.message);
+  }
+
+  #deliver(target: SocketId, message: DeliveryMessage): void {
     try {
-      this.#handler?.(frame.target, frame.message);
+      this.#handler?.(target, message);
     } catch (error) {
       this.#onDrop?.('handler failed', error);
     }
@@ -258,18 +251,109 @@ export class RedisDelivery implements Delivery {
 
 const str = (v: unknown): v is string => typeof v === 'string';
 
-/** First byte of a `deliver-json` frame (node:v8's start with 0xFF). */
-const JSON_FRAME = 'J';
-const JSON_FRAME_BYTE = 0x4a;
-/** `N<frame JSON>`: a notification (strings only). */
-const NOTE_FRAME = 'N';
-const NOTE_FRAME_BYTE = 0x4e;
+/** First byte of a text frame (node:v8's start with 0xFF). */
+const TEXT_FRAME = 'R';
+const TEXT_FRAME_BYTE = 0x52;
 /** First byte of a batch of text frames. */
 const BATCH_FRAME_BYTE = 0x42;
 
+/** Kind letters of a text frame, and the message kinds they stand for. */
+const KIND_LETTER = { launch: 'l', answer: 'a', 'sharer-gone': 's', 'joiner-gone': 'j' } as const;
+const LAUNCH = 0x6c;
+const ANSWER = 0x61;
+const SHARER_GONE = 0x73;
+const JOINER_GONE = 0x6a;
+
 /**
- * `B` then, per frame, `<length in UTF-16 code units>:<frame>`. Frames are
- * JSON-escaped text (no lone surrogates), so UTF-8 keeps every length.
+ * `R`, the kind's letter, then `<length>:<text>` for the sender's node id,
+ * the target socket, the peer socket (the launch's joiner, the answer's
+ * sharer, the one gone), the share name and the joiner uid; a relay goes on
+ * with `<sentAt>;` and the relayed message's JSON text, which runs to the
+ * frame's end. Lengths count UTF-16 code units. Undefined when the message
+ * needs a node:v8 frame: a payload that is not a RawJson, or a name or uid
+ * that is not well-formed UTF-16 (a lone surrogate would not survive the
+ * UTF-8 of the wire). Ids are the nodes' own, JSON text comes well-formed
+ * out of a decoded frame.
+ */
+export function encodeTextFrame(from: NodeId, target: SocketId, message: DeliveryMessage): string | undefined {
+  if (!message.name.isWellFormed() || !message.uid.isWellFormed()) return undefined;
+  const head =
+    `${TEXT_FRAME}${KIND_LETTER[message.kind]}${from.length}:${from}${target.length}:${target}` +
+    `${peerOf(message).length}:${peerOf(message)}${message.name.length}:${message.name}${message.uid.length}:${message.uid}`;
+  if (message.kind === 'sharer-gone' || message.kind === 'joiner-gone') return head;
+  if (!(message.message instanceof RawJson)) return undefined;
+  return `${head}${message.sentAt};${message.message.text}`;
+}
+
+/** A structured clone would drop a RawJson's text: such a payload goes as its value. */
+const cloneable = (message: DeliveryMessage): DeliveryMessage =>
+  'message' in message && message.message instanceof RawJson ? { ...message, message: message.message.value } : message;
+
+const peerOf = (message: DeliveryMessage): SocketId =>
+  message.kind === 'launch' || message.kind === 'joiner-gone' ? message.joiner : message.sharer;
+
+/** Where the field ends that `fieldAt` found last. */
+let fieldEnd = 0;
+
+/**
+ * Reads `<length>:` at `at` (at most 10 digits) and returns where the
+ * field's text starts, with its end in `fieldEnd`; -1 when there is no
+ * length there or the field would run past `end`.
+ */
+function fieldAt(text: string, at: number, end: number): number {
+  let length = 0;
+  let digit = at;
+  for (let c = text.charCodeAt(digit); c >= 0x30 && c <= 0x39 && digit - at < 10; c = text.charCodeAt(++digit)) length = length * 10 + c - 0x30;
+  const start = digit + 1;
+  if (digit === at || text.charCodeAt(digit) !== 0x3a || start + length > end) return -1;
+  fieldEnd = start + length;
+  return start;
+}
+
+/**
+ * text[start, end) as a string of its own. A plain slice of 13 characters
+ * or more is a view that keeps all of `text` alive (V8's sliced strings),
+ * and `text` is a whole batch, tens of KB: the ids, names and uids a frame
+ * brings may sit in route tables for the route's life. Slicing a
+ * concatenation flattens it first, so the result is a view of a copy the
+ * size of the field.
+ */
+const detached = (text: string, start: number, end: number): string => (end - start < 13 ? text.slice(start, end) : (' ' + text.slice(start, end)).slice(1));
+
+/** The text frame in text[start, end) (see encodeTextFrame), or undefined when it does not decode. */
+function decodeTextFrame(text: string, start: number, end: number): { from: NodeId; target: SocketId; message: DeliveryMessage } | undefined {
+  const kind = text.charCodeAt(start + 1);
+  const fields: string[] = [];
+  let at = start + 2;
+  for (let i = 0; i < 5; i++) {
+    const field = fieldAt(text, at, end);
+    if (field < 0) return undefined;
+    fields.push(detached(text, field, fieldEnd));
+    at = fieldEnd;
+  }
+  const [from, target, peer, name, uid] = fields as [string, string, string, string, string];
+  if (kind === SHARER_GONE || kind === JOINER_GONE) {
+    if (at !== end) return undefined;
+    const message: DeliveryMessage = kind === SHARER_GONE ? { kind: 'sharer-gone', name, uid, sharer: peer } : { kind: 'joiner-gone', name, uid, joiner: peer };
+    return { from, target, message };
+  }
+  if (kind !== LAUNCH && kind !== ANSWER) return undefined;
+  const semicolon = text.indexOf(';', at);
+  if (semicolon < 0 || semicolon >= end) return undefined;
+  const sentAt = Number(text.slice(at, semicolon));
+  if (semicolon === at || !Number.isFinite(sentAt)) return undefined;
+  // The sending node parsed and checked it; it is parsed again here only if something needs the value.
+  const relayed = new RawJson(text.slice(semicolon + 1, end));
+  const message: DeliveryMessage =
+    kind === LAUNCH
+      ? { kind: 'launch', name, uid, joiner: peer, message: relayed, sentAt }
+      : { kind: 'answer', name, uid, sharer: peer, message: relayed, sentAt };
+  return { from, target, message };
+}
+
+/**
+ * `B` then, per frame, `<length in UTF-16 code units>:<frame>`. Frames hold
+ * well-formed text (see encodeTextFrame), so UTF-8 keeps every length.
  */
 export function encodeBatch(frames: readonly string[]): string {
   let batch = 'B';
@@ -277,30 +361,10 @@ export function encodeBatch(frames: readonly string[]): string {
   return batch;
 }
 
-function decodeTextFrame(text: string): unknown {
-  if (text.charCodeAt(0) === JSON_FRAME_BYTE) return decodeJsonFrame(text);
-  if (text.charCodeAt(0) !== NOTE_FRAME_BYTE) throw new Error('not a text frame');
-  const frame = JSON.parse(text.slice(1)) as { type?: unknown } | null;
-  if (frame?.type !== 'deliver') throw new Error('not a notification frame');
-  return frame;
-}
-
-/** `J<header JSON>\n<message JSON text>`: JSON escapes newlines, so the first one ends the header. */
-function decodeJsonFrame(text: string): unknown {
-  const end = text.indexOf('\n');
-  if (end < 0) throw new Error('no header end');
-  const frame = JSON.parse(text.slice(1, end)) as { type?: unknown; message?: Record<string, unknown> } | null;
-  if (typeof frame !== 'object' || frame === null || frame.type !== 'deliver-json' || typeof frame.message !== 'object' || frame.message === null) {
-    throw new Error('not a deliver-json frame');
-  }
-  frame.message['message'] = text.slice(end + 1);
-  return frame;
-}
-
 function isFrame(value: unknown): value is NodeFrame {
   if (typeof value !== 'object' || value === null) return false;
   const f = value as Record<string, unknown>;
-  if (f['v'] !== 1 || (f['type'] !== 'deliver' && f['type'] !== 'deliver-json') || !str(f['from']) || !str(f['target'])) return false;
+  if (f['v'] !== 1 || f['type'] !== 'deliver' || !str(f['from']) || !str(f['target'])) return false;
   const m = f['message'] as Record<string, unknown> | null;
   if (typeof m !== 'object' || m === null || !str(m['name']) || !str(m['uid'])) return false;
   switch (m['kind']) {

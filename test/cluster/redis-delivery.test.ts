@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { mintNodeId, socketIdPrefix } from '../../src/cluster/node-id.js';
-import { encodeBatch, RedisDelivery } from '../../src/cluster/redis-delivery.js';
+import { encodeBatch, encodeTextFrame, RedisDelivery } from '../../src/cluster/redis-delivery.js';
 import { RawJson } from '../../src/core/raw-json.js';
 import type { DeliveryMessage } from '../../src/core/types.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -146,6 +146,56 @@ describe('RedisDelivery', () => {
     );
     const sent = (await publishes()) - before;
     assert.ok(sent > 1 && sent <= 6, `${sent} publishes`);
+  });
+
+  it('carries every kind with its fields intact, awkward names and uids included', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    const x = a.id('x');
+    const t = b.id('t');
+    // Field separators and digits inside the fields; a lone surrogate (not UTF-8 encodable: node:v8 frame).
+    const names = ['12:34;5', 'n\n;9:', 'ü🙂:3', 'lone\ud800'];
+    const sent: DeliveryMessage[] = [];
+    for (const name of names) {
+      const uid = `${name}|u`;
+      sent.push(
+        { kind: 'launch', name, uid, joiner: x, message: new RawJson('{"sdp":"v=0\\r\\n;1:2"}'), sentAt: 1_764_000_000_123.5 },
+        { kind: 'answer', name, uid, sharer: x, message: new RawJson('"ok"'), sentAt: 7 },
+        { kind: 'sharer-gone', name, uid, sharer: x },
+        { kind: 'joiner-gone', name, uid, joiner: x },
+      );
+    }
+    for (const m of sent) a.delivery.send(t, m);
+    await eventually(() => b.got.length === sent.length, 5000, 'all delivered');
+    // A node:v8 frame delivers a JSON payload as its value, a text frame as a RawJson.
+    const plain = (m: DeliveryMessage): unknown => ('message' in m && m.message instanceof RawJson ? { ...m, message: m.message.value } : m);
+    assert.deepEqual(
+      b.got.map(([target, m]) => [target, plain(m)]),
+      sent.map((m) => [t, plain(m)]),
+    );
+    assert.equal(encodeTextFrame(a.delivery.nodeId, t, sent[12]!), undefined, 'a lone surrogate takes the node:v8 frame');
+    assert.deepEqual(a.drops.concat(b.drops), []);
+  });
+
+  it('drops a text frame that does not decode, and delivers the rest of its batch', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    const from = a.delivery.nodeId;
+    const t = b.id('t');
+    const good = (uid: string): string => encodeTextFrame(from, t, { kind: 'answer', name: 'n', uid, sharer: a.id('s'), message: new RawJson('1'), sentAt: 1 })!;
+    const gone = encodeTextFrame(from, t, { kind: 'sharer-gone', name: 'n', uid: 'u', sharer: a.id('s') })!;
+    const bad = [
+      good('k').replace('Ra', 'Rx'), // unknown kind
+      good('k').replace('1;1', 'z;1'), // sentAt not a number
+      good('k').replace('1;1', '1'), // no end of sentAt
+      `${gone}tail`, // a notification with more after its fields
+      gone.slice(0, -1), // a field cut short
+      good('k').replace(/^Ra\d+/, 'Ra'), // a field without its length
+    ];
+    await admin.publish(`${prefix}deliver:${b.delivery.nodeId}`, encodeBatch([good('g1'), ...bad, good('g2')]));
+    await eventually(() => b.got.length === 2 && b.drops.length === bad.length, 5000, 'delivered and dropped');
+    assert.deepEqual(b.got.map(([, m]) => m.uid), ['g1', 'g2']);
+    assert.deepEqual(new Set(b.drops), new Set(['undecodable frame']));
   });
 
   it('drops a damaged batch from the damage on, and a nested batch', async () => {
