@@ -194,7 +194,7 @@ export class RedisRegistry implements Registry {
     return new Promise<RouteOutcome>((resolve, reject) => {
       const queued = this.#routes;
       if (queued.waiters.length === 0) atTurnEnd(this.#sendRoutes);
-      queued.args.push(name, uid, joiner, Math.round(now), Math.random(), evict?.name ?? '', evict?.uid ?? '');
+      queued.args.push(name, uid, joiner, Math.round(now), (Math.random() * 4294967296) >>> 0, evict?.name ?? '', evict?.uid ?? '');
       queued.waiters.push({ resolve, reject, evicted: evict !== undefined });
       if (queued.waiters.length >= ROUTE_BATCH) this.#sendRoutes();
     });
@@ -212,12 +212,12 @@ export class RedisRegistry implements Registry {
     this.#routes = { args: [], waiters: [] };
     corkTurn(this.#redis);
     this.#scripts.sigserveRoute(this.#prefix, this.nodeId, this.#regTtl, this.#grace, this.#timeout, ...args).then(
-      (replies) => {
-        const list = replies as [number, string, number?, number?][];
+      (reply) => {
+        const lines = (reply as string).split('\n');
         for (let i = 0; i < waiters.length; i++) {
           const waiter = waiters[i]!;
           try {
-            waiter.resolve(this.#routeOutcome(list[i]!, waiter.evicted));
+            waiter.resolve(this.#routeOutcome(lines[i], waiter.evicted));
           } catch (error) {
             waiter.reject(error);
           }
@@ -230,14 +230,17 @@ export class RedisRegistry implements Registry {
     );
   };
 
-  #routeOutcome(reply: [number, string, number?, number?], evicted: boolean): RouteOutcome {
-    if (reply[0] === 1) {
-      this.#marked(reply[3]!);
-      if (evicted) return { ok: true, sharer: reply[1], fresh: reply[2] === 1, evicted: true };
-      return { ok: true, sharer: reply[1], fresh: reply[2] === 1 };
+  /** One line of the route script's reply (see redis-scripts.ts). */
+  #routeOutcome(line: string | undefined, evicted: boolean): RouteOutcome {
+    if (line !== undefined && line.charCodeAt(0) === 0x31 /* '1' */ && line.length > 3) {
+      this.#marked(line.charCodeAt(2) === 0x31 ? 1 : 0);
+      const sharer = line.slice(3);
+      const fresh = line.charCodeAt(1) === 0x31;
+      if (evicted) return { ok: true, sharer, fresh, evicted: true };
+      return { ok: true, sharer, fresh };
     }
-    const code = reply[1];
-    if (code !== 'no-sharer' && code !== 'share-full' && code !== 'uid-taken') throw new Error(`unexpected route reply ${code}`);
+    const code = line?.slice(1);
+    if (line?.charCodeAt(0) !== 0x30 || (code !== 'no-sharer' && code !== 'share-full' && code !== 'uid-taken')) throw new Error(`unexpected route reply ${line}`);
     return { ok: false, code };
   }
 

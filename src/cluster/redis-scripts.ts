@@ -97,9 +97,11 @@ return 1
  * count the join and record the route. When a route is made or reused, also
  * removes the joiner's route given as its eviction, as REMOVE_ROUTE would:
  * the core's route cap then costs no command of its own.
- * Returns, per route, {1, sharer, fresh, mark was there} or {0, code}.
+ * Returns one string, a line per route: `1<fresh><mark was there><sharer>`
+ * (fresh and mark as 0 or 1) or `0<code>`; socket ids never hold a newline.
+ * One string decodes at a fraction of the cost of nested replies.
  * ARGV: prefix, node, regTtl, grace, timeout, then per route 7 values:
- * name, uid, joiner, now, random in [0, 1), evict name, evict uid (both
+ * name, uid, joiner, now, random in [0, 2^32), evict name, evict uid (both
  * empty for none; share names are never empty).
  */
 const ROUTE = `${PRELUDE}
@@ -115,9 +117,9 @@ local function route(name, uid, joiner, now, random, evictName, evictUid)
     local owner, rest = dec(cur, 1)
     if owner == joiner then
       evict()
-      return {1, string.sub(cur, rest), 0, 1}
+      return '101' .. string.sub(cur, rest)
     end
-    return {0, 'uid-taken'}
+    return '0uid-taken'
   end
   local skey = P .. 's:' .. name
   local all = redis.call('HGETALL', skey)
@@ -143,10 +145,10 @@ local function route(name, uid, joiner, now, random, evictName, evictUid)
     end
   end
   if #open == 0 then
-    if live then return {0, 'share-full'} end
-    return {0, 'no-sharer'}
+    if live then return '0share-full' end
+    return '0no-sharer'
   end
-  local i = open[math.min(#open, math.floor(random * #open) + 1)]
+  local i = open[math.min(#open, math.floor(random / 4294967296 * #open) + 1)]
   local sharer = all[i]
   local e, m, j = parse(all[i + 1])
   redis.call('HSET', skey, sharer, e .. '|' .. m .. '|' .. (j + 1))
@@ -158,13 +160,13 @@ local function route(name, uid, joiner, now, random, evictName, evictUid)
   evict()
   -- The node's mark, once per run: later routes of the run find it set.
   if mark == nil then mark = touch(node, timeout, regTtl) end
-  return {1, sharer, 1, mark}
+  return '11' .. mark .. sharer
 end
 local replies = {}
 for at = 6, #ARGV - 6, 7 do
   replies[#replies + 1] = route(ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
 end
-return replies
+return table.concat(replies, '\\n')
 `;
 
 /**
