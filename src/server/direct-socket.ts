@@ -131,6 +131,8 @@ const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 export abstract class DirectSocket implements Bucket {
   /** The id its client knows it by (socket.io's `sid`); empty until connected. */
   id = '';
+  /** The id the core knows it by (see SocketEndpoint.opened); empty until connected. */
+  coreId = '';
   /** Its slot in the heartbeat wheel. */
   slot = -1;
   // Its rate-limit bucket (src/server/rate-limiter.ts), kept in the socket

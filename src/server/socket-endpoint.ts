@@ -78,6 +78,8 @@ export interface ClientSocket {
 }
 
 interface SocketData {
+  /** The id the core knows the socket by: made once, not per event (see `opened`). */
+  coreId: string;
   bucket: Bucket;
   address: AddressState | undefined;
   policy: SharePolicy | undefined;
@@ -191,7 +193,10 @@ export class SocketEndpoint {
       data.bucket = this.#limiter.bucket(performance.now());
       data.address = address;
     }
-    this.#core.attach(this.#prefix + socket.id, policy);
+    // One flat string for the life of the socket: a concatenation made per
+    // event would be flattened and hashed again on every lookup in the core.
+    data.coreId = this.#prefix === '' ? socket.id : [this.#prefix, socket.id].join('');
+    this.#core.attach(data.coreId, policy);
     this.#logger.debug({ socket: socket.id }, 'connected');
   }
 
@@ -205,7 +210,7 @@ export class SocketEndpoint {
   /** A socket `opened` has gone. */
   closed(socket: ClientSocket, reason: string): void {
     this.#logger.debug({ socket: socket.id, reason }, 'disconnected');
-    this.#core.detach(this.#prefix + socket.id).catch((error: unknown) => this.#logger.error({ err: error }, 'cleanup after disconnect failed'));
+    this.#core.detach((socket.data as SocketData).coreId).catch((error: unknown) => this.#logger.error({ err: error }, 'cleanup after disconnect failed'));
   }
 
   #find(id: SocketId): ClientSocket | undefined {
@@ -270,12 +275,12 @@ export class SocketEndpoint {
         if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null) args.unshift(undefined);
         const [name, options] = parse(shareArgs, args, 'share(name?, options?, ack?)');
         parsed.name = name ?? undefined;
-        return this.#core.share(this.#prefix + socket.id, name ?? undefined, { ttl: options?.ttl, maxJoins: options?.maxJoins });
+        return this.#core.share((socket.data as SocketData).coreId, name ?? undefined, { ttl: options?.ttl, maxJoins: options?.maxJoins });
       }
       case 'unshare': {
         const [name] = parse(unshareArgs, args, 'unshare(name?, ack?)');
         parsed.name = name ?? undefined;
-        return this.#core.unshare(this.#prefix + socket.id, name ?? undefined).then((names) => ({ names }));
+        return this.#core.unshare((socket.data as SocketData).coreId, name ?? undefined).then((names) => ({ names }));
       }
     }
   }
@@ -310,7 +315,7 @@ export class SocketEndpoint {
       if (!fitsIn(valueOf(message), this.#maxMessageSize)) {
         throw new SignalingError('too-large', `message exceeds the maximum of ${this.#maxMessageSize} bytes`);
       }
-      const id = this.#prefix + socket.id;
+      const id = (socket.data as SocketData).coreId;
       joinerUID = uid ?? socket.id;
       outcome = launch ? this.#core.relayLaunch(id, name!, joinerUID, message) : this.#core.relayAnswer(id, name, uid!, message);
     } catch (error) {
