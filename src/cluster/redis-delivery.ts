@@ -320,18 +320,29 @@ function fieldAt(text: string, at: number, end: number): number {
  */
 const detached = (text: string, start: number, end: number): string => (end - start < 13 ? text.slice(start, end) : (' ' + text.slice(start, end)).slice(1));
 
+/** The field at `fieldEnd` (detached), moving `fieldEnd` past it; undefined when there is none, and after that. */
+function nextField(text: string, end: number): string | undefined {
+  if (fieldEnd < 0) return undefined;
+  const start = fieldAt(text, fieldEnd, end);
+  if (start < 0) {
+    fieldEnd = -1;
+    return undefined;
+  }
+  return detached(text, start, fieldEnd);
+}
+
 /** The text frame in text[start, end) (see encodeTextFrame), or undefined when it does not decode. */
 function decodeTextFrame(text: string, start: number, end: number): { from: NodeId; target: SocketId; message: DeliveryMessage } | undefined {
   const kind = text.charCodeAt(start + 1);
-  const fields: string[] = [];
-  let at = start + 2;
-  for (let i = 0; i < 5; i++) {
-    const field = fieldAt(text, at, end);
-    if (field < 0) return undefined;
-    fields.push(detached(text, field, fieldEnd));
-    at = fieldEnd;
-  }
-  const [from, target, peer, name, uid] = fields as [string, string, string, string, string];
+  fieldEnd = start + 2;
+  // Five fields, read one after the other (locals, not an array to destructure: that would run the iterator protocol).
+  const from = nextField(text, end);
+  const target = nextField(text, end);
+  const peer = nextField(text, end);
+  const name = nextField(text, end);
+  const uid = nextField(text, end);
+  if (from === undefined || target === undefined || peer === undefined || name === undefined || uid === undefined) return undefined;
+  const at = fieldEnd;
   if (kind === SHARER_GONE || kind === JOINER_GONE) {
     if (at !== end) return undefined;
     const message: DeliveryMessage = kind === SHARER_GONE ? { kind: 'sharer-gone', name, uid, sharer: peer } : { kind: 'joiner-gone', name, uid, joiner: peer };
