@@ -221,7 +221,8 @@ return {existed, has, dead}
 
 /**
  * Removes up to ARGV[3] of each kind of registration of a node: a dead one
- * (refused while it is alive again), or this node leaving (ARGV[4] = 1).
+ * (refused while it is alive again), or this node leaving (ARGV[4] = 1),
+ * which the other nodes then see as dead once (see below).
  * Returns how many are left, or -1 when the node is alive.
  * ARGV: prefix, node, batch, leaving
  */
@@ -243,8 +244,17 @@ for _, ref in ipairs(redis.call('SPOP', me .. ':r', n)) do
 end
 local left = redis.call('SCARD', me .. ':s') + redis.call('SCARD', me .. ':r')
 if left == 0 then
+  if ARGV[4] == '1' then
+    redis.call('DEL', me)
+    -- Leaving with other nodes alive: stay listed without a mark, so their
+    -- next heartbeat finds this node dead, tells their joiners routed to its
+    -- sharers sharer-gone (a launch that reached it after it stopped
+    -- listening told nobody) and removes it from the list.
+    for _, m in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+      if m ~= ARGV[2] and redis.call('EXISTS', P .. 'node:' .. m) == 1 then return 0 end
+    end
+  end
   redis.call('SREM', P .. 'nodes', ARGV[2])
-  if ARGV[4] == '1' then redis.call('DEL', me) end
 end
 return left
 `;

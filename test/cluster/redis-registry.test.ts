@@ -154,6 +154,25 @@ describe('RedisRegistry', () => {
     assert.deepEqual(await a.registry.counts(), { shares: 1, routes: 0 });
   });
 
+  it('tells the others once that a node left, so joiners routed to its sharers hear of it, then leaves nothing', async () => {
+    fresh();
+    const gone: string[] = [];
+    const a = await node();
+    const b = await node({ onNodeGone: (n) => gone.push(n) });
+    const now = Date.now();
+    await a.registry.addShare('n', a.id('s'), { expiresAt: now + HOUR, maxJoins: undefined });
+    // b's joiner holds a route to a's sharer (as when its launch reached a after a stopped listening).
+    assert.ok((await b.registry.route('n', 'u', b.id('j'), now)).ok);
+    await a.registry.close();
+    await eventually(() => gone.length === 1, 3000, 'onNodeGone for the node that left');
+    assert.deepEqual(gone, [a.registry.nodeId]);
+    await eventually(async () => (await keysUnder(inspect, prefix)).every((k) => !k.includes(a.registry.nodeId)), 3000, 'nothing of a left');
+    assert.deepEqual(await inspect.smembers(`${prefix}nodes`), [b.registry.nodeId]);
+    // Once reported, a stays reported: no second onNodeGone at later beats.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(gone, [a.registry.nodeId]);
+  });
+
   it('removes everything of the node at once on close', async () => {
     fresh();
     const a = await node();
