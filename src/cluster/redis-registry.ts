@@ -128,8 +128,8 @@ export class RedisRegistry implements Registry {
   /** No node is declared dead before this time (see #onReady). */
   #quietUntil = 0;
   #closed = false;
-  /** Routes queued for the next script run: their arguments, 7 each, and who waits. */
-  #routes: { args: ScriptArg[]; waiters: RouteWaiter[] } = { args: [], waiters: [] };
+  /** Routes queued for the next script run: their fields in one argument (see redis-scripts.ts), and who waits. */
+  #routes: { batch: string; waiters: RouteWaiter[] } = { batch: '', waiters: [] };
 
   constructor(options: RedisRegistryOptions) {
     this.#options = options;
@@ -194,7 +194,8 @@ export class RedisRegistry implements Registry {
     return new Promise<RouteOutcome>((resolve, reject) => {
       const queued = this.#routes;
       if (queued.waiters.length === 0) atTurnEnd(this.#sendRoutes);
-      queued.args.push(name, uid, joiner, Math.round(now), (Math.random() * 4294967296) >>> 0, evict?.name ?? '', evict?.uid ?? '');
+      queued.batch +=
+        field(name) + field(uid) + field(joiner) + field(String(Math.round(now))) + field(String((Math.random() * 4294967296) >>> 0)) + field(evict?.name ?? '') + field(evict?.uid ?? '');
       queued.waiters.push({ resolve, reject, evicted: evict !== undefined });
       if (queued.waiters.length >= ROUTE_BATCH) this.#sendRoutes();
     });
@@ -207,11 +208,11 @@ export class RedisRegistry implements Registry {
    * removal of that route, must not swap).
    */
   readonly #sendRoutes = (): void => {
-    const { args, waiters } = this.#routes;
+    const { batch, waiters } = this.#routes;
     if (waiters.length === 0) return;
-    this.#routes = { args: [], waiters: [] };
+    this.#routes = { batch: '', waiters: [] };
     corkTurn(this.#redis);
-    this.#scripts.sigserveRoute(this.#prefix, this.nodeId, this.#regTtl, this.#grace, this.#timeout, ...args).then(
+    this.#scripts.sigserveRoute(this.#prefix, this.nodeId, this.#regTtl, this.#grace, this.#timeout, batch).then(
       (reply) => {
         const lines = (reply as string).split('\n');
         for (let i = 0; i < waiters.length; i++) {
@@ -469,6 +470,9 @@ export class RedisRegistry implements Registry {
     return unavailable();
   }
 }
+
+/** `<byte length>:<text>`, as the scripts' `dec` reads it. */
+const field = (text: string): string => `${Buffer.byteLength(text)}:${text}`;
 
 const shareKey = (name: ShareName, sharer: SocketId): string => `s${name.length}:${name}${sharer}`;
 const routeKey = (name: ShareName, uid: JoinerUID, joiner: SocketId): string => `r${name.length}:${name}${uid.length}:${uid}${joiner}`;

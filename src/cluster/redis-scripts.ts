@@ -100,9 +100,11 @@ return 1
  * Returns one string, a line per route: `1<fresh><mark was there><sharer>`
  * (fresh and mark as 0 or 1) or `0<code>`; socket ids never hold a newline.
  * One string decodes at a fraction of the cost of nested replies.
- * ARGV: prefix, node, regTtl, grace, timeout, then per route 7 values:
- * name, uid, joiner, now, random in [0, 2^32), evict name, evict uid (both
- * empty for none; share names are never empty).
+ * ARGV: prefix, node, regTtl, grace, timeout, and the routes in one string:
+ * per route 7 fields, each `<byte length>:<text>`: name, uid, joiner, now,
+ * random in [0, 2^32), evict name, evict uid (both empty for none; share
+ * names are never empty). One argument instead of 7 per route spares the
+ * node a RESP string per value.
  */
 const ROUTE = `${PRELUDE}
 local node, regTtl, grace, timeout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -163,8 +165,17 @@ local function route(name, uid, joiner, now, random, evictName, evictUid)
   return '11' .. mark .. sharer
 end
 local replies = {}
-for at = 6, #ARGV - 6, 7 do
-  replies[#replies + 1] = route(ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), ARGV[at + 5], ARGV[at + 6])
+local batch, at = ARGV[6], 1
+while at <= #batch do
+  local name, uid, joiner, now, random, evictName, evictUid
+  name, at = dec(batch, at)
+  uid, at = dec(batch, at)
+  joiner, at = dec(batch, at)
+  now, at = dec(batch, at)
+  random, at = dec(batch, at)
+  evictName, at = dec(batch, at)
+  evictUid, at = dec(batch, at)
+  replies[#replies + 1] = route(name, uid, joiner, tonumber(now), tonumber(random), evictName, evictUid)
 end
 return table.concat(replies, '\\n')
 `;
