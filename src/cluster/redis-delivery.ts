@@ -277,9 +277,10 @@ const JOINER_GONE = 0x6a;
  */
 export function encodeTextFrame(from: NodeId, target: SocketId, message: DeliveryMessage): string | undefined {
   if (!message.name.isWellFormed() || !message.uid.isWellFormed()) return undefined;
+  const peer = peerOf(message);
   const head =
     `${TEXT_FRAME}${KIND_LETTER[message.kind]}${from.length}:${from}${target.length}:${target}` +
-    `${peerOf(message).length}:${peerOf(message)}${message.name.length}:${message.name}${message.uid.length}:${message.uid}`;
+    `${peer.length}:${peer}${message.name.length}:${message.name}${message.uid.length}:${message.uid}`;
   if (message.kind === 'sharer-gone' || message.kind === 'joiner-gone') return head;
   if (!(message.message instanceof RawJson)) return undefined;
   return `${head}${message.sentAt};${message.message.text}`;

@@ -81,6 +81,7 @@ export interface RedisRegistryState {
 }
 
 type ScriptArg = string | number;
+type Scripted = { [K in ScriptName]: (...args: ScriptArg[]) => Promise<unknown> };
 
 /** A route waiting for its script run's reply. */
 interface RouteWaiter {
@@ -88,7 +89,6 @@ interface RouteWaiter {
   reject(error: unknown): void;
   evicted: boolean;
 }
-type Scripted = { [K in ScriptName]: (...args: ScriptArg[]) => Promise<unknown> };
 
 /** Registrations removed per reap script run: keeps each run short. */
 const REAP_BATCH = 500;
