@@ -16,6 +16,8 @@
  * same decoded arguments, the same ack function, the same close reasons.
  * @module
  */
+// Before anything loads ws: its receiver keeps the unmask it finds then.
+import './ws-unmask.js';
 import type { Writable } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 import { PacketType, type Decoder, type Packet } from 'socket.io-parser';

@@ -11,6 +11,8 @@
  * the same endpoint, with the same validation, limits and metrics.
  * @module
  */
+// Before anything loads ws: its receiver keeps the unmask it finds then.
+import './ws-unmask.js';
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';

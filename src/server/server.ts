@@ -6,6 +6,8 @@
  */
 // First: sizes stream state objects before any stream exists (see the module).
 import './stream-shape.js';
+// Before anything loads ws: its receiver keeps the unmask it finds then.
+import './ws-unmask.js';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
