@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { errorCodes, type AckFailure, type ErrorCode, type ShareGranted, type SignalingErrorBody } from '../../src/protocol/index.js';
 import type { Topology, TopologyFactory } from '../support/topology.js';
-import { collect, connect, disconnectAll, request, sleep, waitFor, type TestSocket } from '../support/util.js';
+import { collect, connect, disconnectAll, eventually, request, sleep, waitFor, type TestSocket } from '../support/util.js';
 import { expectFailure as expectFailureOf, handshake, send, total } from './probe.js';
 
 export function errorsSuite(label: string, makeTopology: TopologyFactory): void {
@@ -86,7 +86,10 @@ export function errorsSuite(label: string, makeTopology: TopologyFactory): void 
       const body = await expectFailure(thief, 'uid-taken', 'launch', 'er-uid', 'mine', 'forged');
       assert.equal(body.joinerUID, 'mine');
       // The owner is unaffected, and nothing of the thief reached the sharer.
+      // Wait for the candidate itself: in a cluster it reaches the sharer by
+      // another node than the answer takes back, so the answer may come first.
       await request(owner, 'launch', 'er-uid', 'mine', 'candidate');
+      await eventually(() => launched.length >= 2, 3000, "the owner's second launch at the sharer");
       const answered = waitFor(owner, 'answerResponse');
       await request(s, 'answer', 'er-uid', 'mine', 'answer');
       assert.deepEqual(await answered, ['answer']);
