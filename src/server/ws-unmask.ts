@@ -61,20 +61,20 @@ export function unmaskWords(buffer: Buffer, mask: Buffer): void {
 }
 
 /**
- * Installs `unmaskWords` into the ws that `requireFrom` resolves, if that
- * ws still uses its byte loop and has not loaded its receiver. Returns
- * whether it did.
+ * Installs `unmaskWords` into the ws that this package resolves, or, with
+ * `via`, the one resolved from inside that chain of packages (each looked
+ * up from the one before), if that ws still uses its byte loop and has not
+ * run its receiver. Returns whether it did.
  */
-function installInto(requireFrom: () => NodeJS.Require): boolean {
+function installInto(...via: string[]): boolean {
   try {
-    const load = requireFrom();
+    const load = via.reduce((from, name) => createRequire(from.resolve(name)), createRequire(import.meta.url));
     const wsRoot = dirname(load.resolve('ws/package.json'));
-    const bufferUtilPath = join(wsRoot, 'lib', 'buffer-util.js');
     // Node may enter a CommonJS module in the cache before running it (an
     // ES module's imports are all resolved first); only a receiver that
     // has run holds its unmask already.
     if (load.cache[join(wsRoot, 'lib', 'receiver.js')]?.loaded) return false;
-    const bufferUtil = load(bufferUtilPath) as { unmask?: Unmask };
+    const bufferUtil = load(join(wsRoot, 'lib', 'buffer-util.js')) as { unmask?: Unmask };
     // `_unmask` is the name of ws's byte loop; anything else is Node's or
     // bufferutil's native unmask, which is faster still.
     if (typeof bufferUtil.unmask !== 'function' || bufferUtil.unmask.name !== '_unmask') return false;
@@ -87,15 +87,11 @@ function installInto(requireFrom: () => NodeJS.Require): boolean {
   }
 }
 
-const ownRequire = createRequire(import.meta.url);
-/** Resolves from where `name` is installed, as seen from `parent`. */
-const requireFromPackage = (parent: NodeJS.Require, name: string): NodeJS.Require => createRequire(parent.resolve(name));
-
 /**
  * Which ws copies now unmask by words: the one the direct engine uses,
  * and the one socket.io's engine.io uses (npm may nest its own version).
  */
 export const wordUnmaskInstalled = {
-  direct: installInto(() => ownRequire),
-  socketIo: installInto(() => requireFromPackage(requireFromPackage(ownRequire, 'socket.io'), 'engine.io')),
+  direct: installInto(),
+  socketIo: installInto('socket.io', 'engine.io'),
 };
