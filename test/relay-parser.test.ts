@@ -86,7 +86,11 @@ describe('relay parser', () => {
       assert.deepEqual(plain(ours), plain(theirs), wire);
       const data = ours.data as unknown[] | undefined;
       if (Array.isArray(data) && data.length > 0 && data[data.length - 1] instanceof RawJson) {
-        assert.deepEqual((data[data.length - 1] as RawJson).value, (theirs.data as unknown[])[data.length - 1], wire);
+        const raw = data[data.length - 1] as RawJson;
+        assert.deepEqual(raw.value, (theirs.data as unknown[])[data.length - 1], wire);
+        // Relayed as the text it came in.
+        assert.ok(wire.endsWith(`${raw.text}]`), wire);
+        assert.deepEqual(JSON.parse(raw.text), raw.value, wire);
       }
     };
     const event = fc.tuple(fc.constantFrom('launch', 'answer', 'share', 'unshare', 'connect', 'other'), fc.array(fc.oneof(text, json), { maxLength: 4 }));
@@ -100,5 +104,27 @@ describe('relay parser', () => {
     const odd = fc.tuple(fc.constantFrom('2', '2[', '21[', '2 [', '2007[', '2/x,[', '0', '3', '9'), fc.string({ maxLength: 30 }));
     fc.assert(fc.property(odd, ([head, rest]) => check(head + rest)), { numRuns: 1000 });
     for (const wire of ['2["launch","n","u"', '2["launch","n",1,"x"]', '2[]', '2[1]', '2["launch"]x', '21["answer","u",{"a":[1,"\\u0041"]}]', '2["share"]']) check(wire);
+    // The shortcut for launch and answer as clients write them, at each of its edges.
+    const relayed = [
+      ...['"n","u","sdp"', '"n","sdp"', '"n","u",{"sdp":"x"}', '"n","u",7', '"n","u",null', '"n","u",["a"]', '"n","u", "x"', '"n","u","x" ', '"n","u",', '"n",'],
+      ...['', '"n"', '"n","u","a","b"', '"n","u","a",', '"n","u"x"', '"n","u",{"a":1}}', '"n","u",{"a":1},2', '"n\\"","u","x"', '"n","u\\n","x"', '"n","u\\n"'],
+      ...['"n","u","\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\ude00"', '"n","u","\\x"', '"n","u","\\u00zz"', '"n","u","\\u12"', '"n","u","\\', '"n","u","x', '"n","u","x\\"'],
+      ...['"n","u","a\tb"', '"n","u","\u001f"', '"n","u","\u0000"', '"n","u","a\nb"', '"n\tm","u","x"', '"n","u","\u007f\u2028\ud800"', '"n","u",""', '"","",""', '"n","u","x"]', '"n","u"]["x"'],
+    ];
+    for (const args of relayed) for (const head of ['2["launch",', '2["answer",', '23["launch",', '2["launch" ,']) check(`${head}${args}]`);
+    // Message strings of any characters, escaped as a client escapes them or in any other valid way.
+    const escapedAnyWay = fc.string({ unit: 'binary', maxLength: 30 }).map((s) => `"${[...s].map((c) => (c.length > 1 || /[\w ]/.test(c) ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)).join('')}"`);
+    fc.assert(
+      fc.property(fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 30 }).map((s) => JSON.stringify(s)),
+        escapedAnyWay,
+        fc.string({ unit: 'binary', maxLength: 30 }).map((s) => `"${s}"`),
+        fc.string({ maxLength: 30 }),
+      ), (message) => {
+        check(`2["launch","n","u",${message}]`);
+        check(`2["answer","u",${message}]`);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -39,6 +39,7 @@ import type { Delivery, DeliveryHandler } from '../core/delivery.js';
 import type { DeliveryMessage, SocketId } from '../core/types.js';
 import { nodeOf, type NodeId } from './node-id.js';
 import { RawJson } from '../core/raw-json.js';
+import { detachedSlice } from '../core/detached-slice.js';
 import { atTurnEnd, corkTurn, uncorkNow } from './redis-cork.js';
 
 /** What a node:v8 frame holds. */
@@ -311,17 +312,7 @@ function fieldAt(text: string, at: number, end: number): number {
   return start;
 }
 
-/**
- * text[start, end) as a string of its own. A plain slice of 13 characters
- * or more is a view that keeps all of `text` alive (V8's sliced strings),
- * and `text` is a whole batch, tens of KB: the ids, names and uids a frame
- * brings may sit in route tables for the route's life. Slicing a
- * concatenation flattens it first, so the result is a view of a copy the
- * size of the field.
- */
-const detached = (text: string, start: number, end: number): string => (end - start < 13 ? text.slice(start, end) : (' ' + text.slice(start, end)).slice(1));
-
-/** The field at `fieldEnd` (detached), moving `fieldEnd` past it; undefined when there is none, and after that. */
+/** The field at `fieldEnd` (a detachedSlice), moving `fieldEnd` past it; undefined when there is none, and after that. */
 function nextField(text: string, end: number): string | undefined {
   if (fieldEnd < 0) return undefined;
   const start = fieldAt(text, fieldEnd, end);
@@ -329,7 +320,7 @@ function nextField(text: string, end: number): string | undefined {
     fieldEnd = -1;
     return undefined;
   }
-  return detached(text, start, fieldEnd);
+  return detachedSlice(text, start, fieldEnd);
 }
 
 /** The text frame in text[start, end) (see encodeTextFrame), or undefined when it does not decode. */

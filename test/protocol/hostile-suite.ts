@@ -276,6 +276,7 @@ export function hostileSuite(label: string, makeTopology: TopologyFactory): void
       const payloads: [string, unknown][] = [
         ['string', 'x'.repeat(limit + 1)],
         ['multi-byte string', '€'.repeat(Math.ceil(limit / 3) + 1)],
+        ['escaped string', `${'\r\n'.repeat(limit / 2)}x`],
         ['Buffer', Buffer.alloc(limit + 1, 7)],
         ['Uint8Array', new Uint8Array(limit + 1)],
         ['nested object', { sdp: { a: 'a'.repeat(limit / 2), b: ['b'.repeat(limit / 2)] } }],
@@ -290,6 +291,12 @@ export function hostileSuite(label: string, makeTopology: TopologyFactory): void
         await expectFailure(sharer, 'too-large', 'answer', 'hs-big', 'u', payload);
       }
       assert.deepEqual(seen, []);
+      // At the limit exactly, escapes and multi-byte characters included, a string message goes through whole.
+      for (const atLimit of ['x'.repeat(limit), '\r\n'.repeat(limit / 2), '€'.repeat(Math.floor(limit / 3)), `"\\${'é'.repeat(limit / 2 - 1)}`]) {
+        const relayed = waitFor(sharer, 'launchResponse');
+        await request(joiner, 'launch', 'hs-big', 'u', atLimit);
+        assert.deepEqual(await relayed, ['u', atLimit]);
+      }
       // The exchange goes on.
       const launched = waitFor(sharer, 'launchResponse');
       await request(joiner, 'launch', 'hs-big', 'u', 'candidate');
