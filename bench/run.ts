@@ -227,69 +227,146 @@ async function idleScenario(spec: ServerSpec, run: ServerRun, count: (processes:
   }
 }
 
-async function measureServer(spec: ServerSpec, run: ServerRun, rep: number): Promise<void> {
-  log(`${spec.label}: starting (repetition ${rep + 1}/${settings.reps})`);
-  const running = await spec.start({ nodeFlags });
-  const serverPids = running.processes.map((p) => p.pid);
+/** A server of one repetition, started for the window scenarios. */
+interface Live {
+  spec: ServerSpec;
+  run: ServerRun;
+  running: RunningTarget;
+  serverPids: number[];
+  /** Set when a server process died: its remaining windows of the repetition are skipped. */
+  aborted: boolean;
+}
+
+/** The windows every server runs in a repetition, in this order. */
+function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
   const jobLimit = settings.warmupMs + settings.measureMs + 120_000;
-  const scenario = async (what: string, body: () => Promise<void>): Promise<void> => {
-    try {
-      await body();
-    } catch (error) {
-      if (error instanceof ClusterUnavailable) throw error;
-      const message = `${what} failed: ${(error as Error).message.split('\n')[0]}`;
-      log(`  ${spec.key}: ${message}`);
-      run.notes.push(`repetition ${rep + 1}: ${message}`);
-    }
-    for (const p of running.processes) if (!p.alive) throw new Error(`${p.label} exited during ${what}:\n${p.output.slice(-2000)}`);
-  };
-  try {
-    for (const pairs of scenarios.has('pairs') ? settings.pairs : []) {
-      await scenario(`${pairs} pairs`, async () => {
+  const list: { what: string; body: (l: Live) => Promise<void> }[] = [];
+  for (const pairs of scenarios.has('pairs') ? settings.pairs : []) {
+    list.push({
+      what: `${pairs} pairs`,
+      body: async (l) => {
         const r = await runJob<PairsResult>(
-          { kind: 'pairs', target: running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids, sidePids: running.sidePids, runId: runId() },
+          { kind: 'pairs', target: l.running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids: l.serverPids, sidePids: l.running.sidePids, runId: runId() },
           jobLimit,
         );
-        recordPairs(run, '', `@${pairs}`, r);
+        recordPairs(l.run, '', `@${pairs}`, r);
         log(
-          `  ${spec.key} ${pairs} pairs: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
+          `  ${l.spec.key} ${pairs} pairs: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
             `gen ${r.generatorLoad.toFixed(2)}, waits ${r.serverWait.toFixed(2)}/${r.generatorWait.toFixed(2)}, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`,
         );
-      });
-    }
-    if (scenarios.has('trickle')) await scenario('trickle ICE', async () => {
-      const r = await runJob<PairsResult>(
-        { kind: 'pairs', target: running.target, pairs: settings.tricklePairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: true, serverPids, sidePids: running.sidePids, runId: runId() },
-        jobLimit,
-      );
-      recordPairs(run, 'trickle', '', r);
-      log(`  ${spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
+      },
     });
-    if (scenarios.has('churn')) await scenario('new connections', async () => {
-      const r = await runJob<ChurnResult>({ kind: 'churn', target: running.target, durationMs: settings.churnMs, serverPids, runId: runId(), worker: 50 }, settings.churnMs + 120_000);
-      add(run, 'conn.rate', r.perSecond);
-      add(run, 'conn.cpuMs', r.cpuMsPerConnection);
-      add(run, 'conn.fail', r.failures);
-      add(run, 'conn.gen', r.generatorLoad);
-      log(`  ${spec.key} new connections: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerConnection.toFixed(3)} CPU ms each, failures ${r.failures}`);
-    });
-  } finally {
-    await running.stop();
   }
-  const idle = async (count: (processes: number) => number, prefix: string): Promise<void> => {
-    try {
-      await idleScenario(spec, run, count, prefix);
-    } catch (error) {
-      if (error instanceof ClusterUnavailable) throw error;
-      const message = `${prefix} scenario failed: ${(error as Error).message.split('\n')[0]}`;
-      log(`  ${spec.key}: ${message}`);
-      run.notes.push(`repetition ${rep + 1}: ${message}`);
+  if (scenarios.has('trickle')) {
+    list.push({
+      what: 'trickle ICE',
+      body: async (l) => {
+        const r = await runJob<PairsResult>(
+          { kind: 'pairs', target: l.running.target, pairs: settings.tricklePairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: true, serverPids: l.serverPids, sidePids: l.running.sidePids, runId: runId() },
+          jobLimit,
+        );
+        recordPairs(l.run, 'trickle', '', r);
+        log(`  ${l.spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
+      },
+    });
+  }
+  if (scenarios.has('churn')) {
+    list.push({
+      what: 'new connections',
+      body: async (l) => {
+        const r = await runJob<ChurnResult>({ kind: 'churn', target: l.running.target, durationMs: settings.churnMs, serverPids: l.serverPids, runId: runId(), worker: 50 }, settings.churnMs + 120_000);
+        add(l.run, 'conn.rate', r.perSecond);
+        add(l.run, 'conn.cpuMs', r.cpuMsPerConnection);
+        add(l.run, 'conn.fail', r.failures);
+        add(l.run, 'conn.gen', r.generatorLoad);
+        log(`  ${l.spec.key} new connections: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerConnection.toFixed(3)} CPU ms each, failures ${r.failures}`);
+      },
+    });
+  }
+  return list;
+}
+
+/** Marks a server skipped when cluster mode is unavailable, or notes why its repetition stopped. */
+function failed(spec: ServerSpec, run: ServerRun, rep: number, error: unknown): void {
+  if (error instanceof ClusterUnavailable) {
+    run.skipped = error.message;
+    log(`${spec.label}: SKIPPED: ${error.message}`);
+    return;
+  }
+  const message = (error as Error).message;
+  run.notes.push(`repetition ${rep + 1} aborted: ${message.split('\n')[0]}`);
+  log(`${spec.label}: repetition ${rep + 1} aborted: ${message}`);
+}
+
+/**
+ * One repetition. Every server is started first (each on its own port, all
+ * pinned to the server core; the ones not being measured sit idle), then each
+ * window runs for every server back to back before the next window begins, so
+ * the servers' figures of one kind are measured within a minute of each other.
+ * On a machine whose speed drifts over minutes (a shared VM), measuring a
+ * server's every scenario before the next server's put minutes between the
+ * figures a ratio compares. Each server still goes through the same sequence
+ * of windows on a fresh process; idle memory then runs on fresh processes, one
+ * server at a time.
+ */
+async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[], rep: number): Promise<void> {
+  const live: Live[] = [];
+  try {
+    for (const i of order) {
+      const spec = specs[i]!;
+      const run = runs[i]!;
+      if (run.skipped || !windows().length) continue;
+      log(`${spec.label}: starting (repetition ${rep + 1}/${settings.reps})`);
+      try {
+        const running = await spec.start({ nodeFlags });
+        live.push({ spec, run, running, serverPids: running.processes.map((p) => p.pid), aborted: false });
+      } catch (error) {
+        failed(spec, run, rep, error);
+      }
     }
-  };
-  // 10,000 connections in all (spread over the nodes in cluster mode); then near the most each process can hold.
+    for (const window of windows()) {
+      for (const l of live) {
+        if (l.aborted) continue;
+        try {
+          await window.body(l);
+        } catch (error) {
+          const message = `${window.what} failed: ${(error as Error).message.split('\n')[0]}`;
+          log(`  ${l.spec.key}: ${message}`);
+          l.run.notes.push(`repetition ${rep + 1}: ${message}`);
+        }
+        const dead = l.running.processes.find((p) => !p.alive);
+        if (dead) {
+          l.aborted = true;
+          failed(l.spec, l.run, rep, new Error(`${dead.label} exited during ${window.what}:\n${dead.output.slice(-2000)}`));
+        }
+      }
+    }
+  } finally {
+    await Promise.all(live.map((l) => l.running.stop()));
+  }
   if (!scenarios.has('idle')) return;
-  await idle(() => settings.idle, 'idle');
-  if (settings.idleMax > 0) await idle((processes) => settings.idleMax * processes, 'idlemax');
+  for (const i of order) {
+    const spec = specs[i]!;
+    const run = runs[i]!;
+    if (run.skipped) continue;
+    const idle = async (count: (processes: number) => number, prefix: string): Promise<void> => {
+      try {
+        await idleScenario(spec, run, count, prefix);
+      } catch (error) {
+        if (error instanceof ClusterUnavailable) throw error;
+        const message = `${prefix} scenario failed: ${(error as Error).message.split('\n')[0]}`;
+        log(`  ${spec.key}: ${message}`);
+        run.notes.push(`repetition ${rep + 1}: ${message}`);
+      }
+    };
+    try {
+      // 10,000 connections in all (spread over the nodes in cluster mode); then near the most each process can hold.
+      await idle(() => settings.idle, 'idle');
+      if (settings.idleMax > 0) await idle((processes) => settings.idleMax * processes, 'idlemax');
+    } catch (error) {
+      failed(spec, run, rep, error);
+    }
+  }
 }
 
 function machine(): string {
@@ -358,23 +435,7 @@ async function main(): Promise<void> {
   for (let rep = 0; rep < (perServer ? settings.reps : 0); rep++) {
     // A rotated order each repetition, so no server always runs first or last.
     const order = specs.map((_, i) => (i + rep) % specs.length);
-    for (const i of order) {
-      const spec = specs[i]!;
-      const run = runs[i]!;
-      if (run.skipped) continue;
-      try {
-        await measureServer(spec, run, rep);
-      } catch (error) {
-        if (error instanceof ClusterUnavailable) {
-          run.skipped = error.message;
-          log(`${spec.label}: SKIPPED: ${error.message}`);
-        } else {
-          const message = (error as Error).message;
-          run.notes.push(`repetition ${rep + 1} aborted: ${message.split('\n')[0]}`);
-          log(`${spec.label}: repetition ${rep + 1} aborted: ${message}`);
-        }
-      }
-    }
+    await repetition(order, specs, runs, rep);
   }
 
   mkdirSync(outDir, { recursive: true });
