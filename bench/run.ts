@@ -5,7 +5,7 @@
  *   npm run bench -- --quick       development run (one repetition, a couple of minutes)
  *
  * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-sio,sigserve-cluster,
- * --pairs 1,50,500, --scenarios pairs,trickle,churn,idle (for profiling one
+ * --pairs 1,50,500, --scenarios pairs,trickle,churn,duel,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --server-flags "FLAGS" (Node flags for every server
  * process alike), --server-log DIR (keep every server's output there, e.g.
@@ -78,9 +78,9 @@ const settings = {
   // The whole run stops by itself after this.
   limitMs: (quick ? 15 : 150) * 60_000,
 };
-const scenarios = new Set((flags.scenarios ?? (quick ? 'pairs,trickle,churn,idle' : 'pairs,trickle,churn,idle,scale')).split(','));
+const scenarios = new Set((flags.scenarios ?? (quick ? 'pairs,trickle,churn,duel,idle' : 'pairs,trickle,churn,duel,idle,scale')).split(','));
 /** Scenarios run once per server; `scale` runs once per run, on its own cluster. */
-const perServer = ['pairs', 'trickle', 'churn', 'idle'].some((s) => scenarios.has(s));
+const perServer = ['pairs', 'trickle', 'churn', 'duel', 'idle'].some((s) => scenarios.has(s));
 const outDir = resolve(flags.out ?? join(ROOT, 'bench'));
 const only = flags.only ? new Set(flags.only.split(',') as ServerKey[]) : undefined;
 const nodeFlags = [
@@ -286,6 +286,51 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
   return list;
 }
 
+/** The servers sigserve (memory mode) is set against in the duel scenario. */
+const RIVALS: ServerKey[] = ['peerjs', 'ws'];
+
+/**
+ * The duel scenario: sigserve and one rival at a time, both on the server
+ * core and loaded at the same moment by a generator worker each, for 50 and
+ * 500 pairs. On a shared VM the core's speed moved by up to 2.4× between
+ * windows a minute apart (the same server, the same load); two servers
+ * measured at once share every slowdown, so the ratio of their CPU per
+ * handshake does not depend on when it was taken. Each gets about half the
+ * core, so the absolute figures are not those of the pairs windows.
+ * Recorded on sigserve's run as `duel.<rival>.mine@N` and `duel.<rival>.theirs@N`.
+ */
+async function duels(live: Live[], rep: number): Promise<void> {
+  const mine = live.find((l) => l.spec.key === 'sigserve' && !l.aborted);
+  if (!mine) return;
+  const jobLimit = settings.warmupMs + settings.measureMs + 120_000;
+  const job = (l: Live, pairs: number): Promise<PairsResult> =>
+    runJob<PairsResult>(
+      { kind: 'pairs', target: l.running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids: l.serverPids, sidePids: [], runId: runId() },
+      jobLimit,
+    );
+  for (const pairs of settings.pairs.filter((p) => p > 1)) {
+    for (const key of RIVALS) {
+      const rival = live.find((l) => l.spec.key === key && !l.aborted);
+      if (!rival) continue;
+      try {
+        const [a, b] = await Promise.all([job(mine, pairs), job(rival, pairs)]);
+        const bad = a.badPayloads + b.badPayloads + a.lost + b.lost + a.serverErrors + b.serverErrors;
+        add(mine.run, `duel.${key}.mine@${pairs}`, a.cpuPer10k);
+        add(mine.run, `duel.${key}.theirs@${pairs}`, b.cpuPer10k);
+        add(mine.run, `duel.${key}.bad@${pairs}`, bad);
+        log(
+          `  duel sigserve/${key} ${pairs} pairs: ${a.cpuPer10k.toFixed(3)} / ${b.cpuPer10k.toFixed(3)} CPU s/10k (${(a.cpuPer10k / b.cpuPer10k).toFixed(2)}×), ` +
+            `${a.perSecond.toFixed(0)} / ${b.perSecond.toFixed(0)} per s, bad/lost/errors ${bad}`,
+        );
+      } catch (error) {
+        const message = `duel with ${key} at ${pairs} pairs failed: ${(error as Error).message.split('\n')[0]}`;
+        log(`  ${message}`);
+        mine.run.notes.push(`repetition ${rep + 1}: ${message}`);
+      }
+    }
+  }
+}
+
 /** Marks a server skipped when cluster mode is unavailable, or notes why its repetition stopped. */
 function failed(spec: ServerSpec, run: ServerRun, rep: number, error: unknown): void {
   if (error instanceof ClusterUnavailable) {
@@ -315,7 +360,7 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
     for (const i of order) {
       const spec = specs[i]!;
       const run = runs[i]!;
-      if (run.skipped || !windows().length) continue;
+      if (run.skipped || (!windows().length && !scenarios.has('duel'))) continue;
       log(`${spec.label}: starting (repetition ${rep + 1}/${settings.reps})`);
       try {
         const running = await spec.start({ nodeFlags });
@@ -341,6 +386,7 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
         }
       }
     }
+    if (scenarios.has('duel')) await duels(live, rep);
   } finally {
     await Promise.all(live.map((l) => l.running.stop()));
   }

@@ -79,6 +79,32 @@ function keptAnalysis(path: string): string {
   return a >= 0 && b > a ? text.slice(a, b + ANALYSIS_END.length) : '';
 }
 
+/**
+ * The ratio of one metric in each repetition, against the other server's
+ * figure from the same repetition: how much the run's spread, not only its
+ * medians, supports a ratio. Empty when a repetition is missing on either side.
+ */
+function perRepetition(run: ServerRun, base: ServerRun | undefined, metric: string): string {
+  const a = run.samples[metric] ?? [];
+  const b = base?.samples[metric] ?? [];
+  if (a.length < 2 || a.length !== b.length) return '–';
+  return a.map((v, i) => ratio(v, b[i]!)).join(', ');
+}
+
+/** sigserve's CPU per handshake over a rival's in each duel, in repetition order. */
+function duelRatios(run: ServerRun, rival: string, pairs: number): number[] {
+  const a = run.samples[`duel.${rival}.mine@${pairs}`] ?? [];
+  const b = run.samples[`duel.${rival}.theirs@${pairs}`] ?? [];
+  return a.length === b.length ? a.map((v, i) => v / b[i]!) : [];
+}
+
+const duelRatio = (run: ServerRun, rival: string, pairs: number): string => {
+  const r = median(duelRatios(run, rival, pairs));
+  return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
+};
+
+const duelEach = (run: ServerRun, rival: string, pairs: number): string => duelRatios(run, rival, pairs).map((r) => `${r.toFixed(2)}×`).join(', ') || '–';
+
 /** Throughput cell, marked when the generator, not the server, was the limit. */
 function tputCell(run: ServerRun, p: number | 'trickle'): string {
   const key = p === 'trickle' ? 'trickle' : `@${p}`;
@@ -118,16 +144,29 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
   if (mem) {
     const rows: string[][] = [];
     for (const p of [p50, p500]) {
-      rows.push([`server CPU per handshake, ${p} pairs`, `${ratio(med(mem, `cpu@${p}`), med(peer, `cpu@${p}`))} peerjs, ${ratio(med(mem, `cpu@${p}`), med(ws, `cpu@${p}`))} ws`, '≤ 0.90× peerjs and ≤ 1.15× ws']);
+      rows.push([
+        `server CPU per handshake, ${p} pairs`,
+        `${ratio(med(mem, `cpu@${p}`), med(peer, `cpu@${p}`))} peerjs, ${ratio(med(mem, `cpu@${p}`), med(ws, `cpu@${p}`))} ws`,
+        perRepetition(mem, peer, `cpu@${p}`),
+        '≤ 0.90× peerjs and ≤ 1.15× ws',
+      ]);
     }
-    for (const p of [p50, p500]) rows.push([`throughput, ${p} pairs`, `${ratio(med(mem, `tput@${p}`), med(peer, `tput@${p}`))} peerjs`, '≥ 1× peerjs']);
-    for (const p of [p50, p500]) rows.push([`p99 latency, ${p} pairs`, `${ratio(med(mem, `p99@${p}`), med(peer, `p99@${p}`))} peerjs`, '≤ 1× peerjs']);
-    rows.push([`idle memory per connection at ${fmt(info.idle)} (RSS / heap)`, `${ratio(med(mem, 'idle.rss'), med(peer, 'idle.rss'))} / ${ratio(med(mem, 'idle.heap'), med(peer, 'idle.heap'))} peerjs`, '≤ 1× peerjs']);
-    rows.push(['new connections per second', `${ratio(med(mem, 'conn.rate'), med(peer, 'conn.rate'))} peerjs`, '≥ 1× peerjs']);
+    for (const p of [p50, p500]) {
+      const d = (rival: string): string => duelRatio(mem, rival, p);
+      if (d('peerjs') !== '–' || d('ws') !== '–') {
+        rows.push([`server CPU per handshake, ${p} pairs, measured at the same moment (duel)`, `${d('peerjs')} peerjs, ${d('ws')} ws (median of repetitions)`, duelEach(mem, 'peerjs', p), '≤ 0.90× peerjs and ≤ 1.15× ws']);
+      }
+    }
+    for (const p of [p50, p500]) rows.push([`throughput, ${p} pairs`, `${ratio(med(mem, `tput@${p}`), med(peer, `tput@${p}`))} peerjs`, perRepetition(mem, peer, `tput@${p}`), '≥ 1× peerjs']);
+    for (const p of [p50, p500]) rows.push([`p99 latency, ${p} pairs`, `${ratio(med(mem, `p99@${p}`), med(peer, `p99@${p}`))} peerjs`, perRepetition(mem, peer, `p99@${p}`), '≤ 1× peerjs']);
+    rows.push([`idle memory per connection at ${fmt(info.idle)} (RSS / heap)`, `${ratio(med(mem, 'idle.rss'), med(peer, 'idle.rss'))} / ${ratio(med(mem, 'idle.heap'), med(peer, 'idle.heap'))} peerjs`, perRepetition(mem, peer, 'idle.rss'), '≤ 1× peerjs']);
+    rows.push(['new connections per second', `${ratio(med(mem, 'conn.rate'), med(peer, 'conn.rate'))} peerjs`, perRepetition(mem, peer, 'conn.rate'), '≥ 1× peerjs']);
     if (cluster) {
-      for (const p of [p50, p500]) rows.push([`cluster CPU per handshake (both nodes), ${p} pairs`, `${ratio(med(cluster, `cpu@${p}`), med(mem, `cpu@${p}`))} memory mode`, '≤ 2× memory mode']);
+      for (const p of [p50, p500]) {
+        rows.push([`cluster CPU per handshake (both nodes), ${p} pairs`, `${ratio(med(cluster, `cpu@${p}`), med(mem, `cpu@${p}`))} memory mode`, perRepetition(cluster, mem, `cpu@${p}`), '≤ 2× memory mode']);
+      }
     }
-    lines.push(table(['measure (sigserve, memory mode)', 'this run', 'target'], rows), '');
+    lines.push(table(['measure (sigserve, memory mode)', 'this run (ratio of medians)', 'each repetition (against the same repetition)', 'target'], rows), '');
   } else {
     lines.push('sigserve was not measured in this run.', '');
   }
@@ -148,6 +187,25 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
   );
   if (cluster) {
     lines.push(`redis-server CPU in cluster mode, seconds per 10,000 handshakes: ${info.pairs.map((p) => `${fmt(med(cluster, `side@${p}`))} at ${p} pair${p === 1 ? '' : 's'}`).join(', ')}.`, '');
+  }
+
+  if (mem && info.pairs.some((p) => p > 1 && (mem.samples[`duel.peerjs.mine@${p}`] ?? []).length)) {
+    lines.push(
+      '## Server CPU per handshake, measured at the same moment (duel)',
+      '',
+      'sigserve (memory mode) and one other server at a time, both pinned to the server core and loaded by a generator worker each over the same window: every slowdown of the machine falls on both. Each has about half the core, so the absolute figures differ from the table above; the ratio is the figure to read. Ratio = median over repetitions of the ratio within each.',
+      '',
+    );
+    const rows: string[][] = [];
+    for (const rival of ['peerjs', 'ws']) {
+      for (const p of info.pairs.filter((n) => n > 1)) {
+        const a = mem.samples[`duel.${rival}.mine@${p}`] ?? [];
+        if (!a.length) continue;
+        const bad = (mem.samples[`duel.${rival}.bad@${p}`] ?? []).reduce((x, y) => x + y, 0);
+        rows.push([`${rival}, ${p} pairs`, fmt(median(a)), fmt(median(mem.samples[`duel.${rival}.theirs@${p}`] ?? [])), duelRatio(mem, rival, p), duelEach(mem, rival, p), String(bad)]);
+      }
+    }
+    lines.push(table(['against', 'sigserve CPU s / 10k', 'other CPU s / 10k', 'ratio', 'each repetition', 'bad / lost / errors'], rows), '');
   }
 
   lines.push('## Throughput (handshakes per second)', '', '† the generator used ≥ 90 % of its core: the figure is a floor for this server, not its ceiling.', '');
@@ -271,6 +329,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     `- Idle memory: after a forced GC, the server's RSS and V8 heapUsed are read through a probe preloaded into every server alike (\`bench/servers/probe.ts\`, \`--expose-gc\`, answering over the IPC channel); then ${fmt(info.idle)} connections are opened (split over generator processes of at most 5,000 each, source addresses spread over 127.0.0.0/8), accepted at protocol level, left idle for a second, and read again. Per connection = difference / count. Heap is \`heapUsed\` after two full GCs; it excludes Buffers held outside the heap.`,
     `- New connections: ${fmt(info.churnMs / 1000)} s of opening, protocol handshake (socket.io CONNECT, peerjs OPEN, ws upgrade) and closing; server CPU per connection includes accepting and tearing down.`,
     `- ${info.reps} repetition(s), a fresh server process per repetition; tables show medians. Ratios compare figures from the same run. Within a repetition every server is started first and each window (1, 50 and 500 pairs, trickle ICE, new connections) runs for every server back to back, in an order rotated each repetition, before the next window begins: the figures a ratio compares are measured within a minute of each other, not many minutes apart, which matters on a shared VM whose speed drifts. The servers not being measured sit idle on the same core. Idle memory is measured afterwards on fresh processes, one server at a time.`,
+    '- Duel (the CPU ratio least exposed to a drifting machine): after the windows, sigserve and peerjs-server, then sigserve and the ws relay, run 50 and 500 pairs at the same moment, both servers on core 0 and one generator worker for each on core 1; each server\'s CPU per handshake is read over the same window.',
     '',
   );
 
