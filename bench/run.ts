@@ -286,12 +286,16 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
   return list;
 }
 
-/** The servers sigserve (memory mode) is set against in the duel scenario. */
-const RIVALS: ServerKey[] = ['peerjs', 'ws'];
+/**
+ * The servers sigserve (memory mode) is set against in the duel scenario;
+ * against cluster mode (both nodes summed, redis-server apart) the duel gives
+ * the cluster's cost over memory mode.
+ */
+const RIVALS: ServerKey[] = ['peerjs', 'ws', 'sigserve-cluster'];
 
 /**
  * The duel scenario: sigserve and one rival at a time, both on the server
- * core and loaded at the same moment by a generator worker each, for 50 and
+ * core (a cluster's two nodes both) and loaded at the same moment by a generator worker each, for 50 and
  * 500 pairs. On a shared VM the core's speed moved by up to 2.4× between
  * windows a minute apart (the same server, the same load); two servers
  * measured at once share every slowdown, so the ratio of their CPU per

@@ -91,19 +91,25 @@ function perRepetition(run: ServerRun, base: ServerRun | undefined, metric: stri
   return a.map((v, i) => ratio(v, b[i]!)).join(', ');
 }
 
-/** sigserve's CPU per handshake over a rival's in each duel, in repetition order. */
-function duelRatios(run: ServerRun, rival: string, pairs: number): number[] {
+/**
+ * sigserve's CPU per handshake over a rival's in each duel, in repetition
+ * order; `inverted`, the rival's over sigserve's (cluster mode's cost).
+ */
+function duelRatios(run: ServerRun, rival: string, pairs: number, inverted = false): number[] {
   const a = run.samples[`duel.${rival}.mine@${pairs}`] ?? [];
   const b = run.samples[`duel.${rival}.theirs@${pairs}`] ?? [];
-  return a.length === b.length ? a.map((v, i) => v / b[i]!) : [];
+  return a.length === b.length ? a.map((v, i) => (inverted ? b[i]! / v : v / b[i]!)) : [];
 }
 
-const duelRatio = (run: ServerRun, rival: string, pairs: number): string => {
-  const r = median(duelRatios(run, rival, pairs));
+const duelRatio = (run: ServerRun, rival: string, pairs: number, inverted = false): string => {
+  const r = median(duelRatios(run, rival, pairs, inverted));
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
 };
 
-const duelEach = (run: ServerRun, rival: string, pairs: number): string => duelRatios(run, rival, pairs).map((r) => `${r.toFixed(2)}×`).join(', ') || '–';
+const duelEach = (run: ServerRun, rival: string, pairs: number, inverted = false): string =>
+  duelRatios(run, rival, pairs, inverted)
+    .map((r) => `${r.toFixed(2)}×`)
+    .join(', ') || '–';
 
 /** Throughput cell, marked when the generator, not the server, was the limit. */
 function tputCell(run: ServerRun, p: number | 'trickle'): string {
@@ -166,6 +172,15 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
         rows.push([`cluster CPU per handshake (both nodes), ${p} pairs`, `${ratio(med(cluster, `cpu@${p}`), med(mem, `cpu@${p}`))} memory mode`, perRepetition(cluster, mem, `cpu@${p}`), '≤ 2× memory mode']);
       }
     }
+    for (const p of [p50, p500]) {
+      if (!duelRatios(mem, 'sigserve-cluster', p, true).length) continue;
+      rows.push([
+        `cluster CPU per handshake (both nodes), ${p} pairs, measured at the same moment (duel)`,
+        `${duelRatio(mem, 'sigserve-cluster', p, true)} memory mode (median of repetitions)`,
+        duelEach(mem, 'sigserve-cluster', p, true),
+        '≤ 2× memory mode',
+      ]);
+    }
     lines.push(table(['measure (sigserve, memory mode)', 'this run (ratio of medians)', 'each repetition (against the same repetition)', 'target'], rows), '');
   } else {
     lines.push('sigserve was not measured in this run.', '');
@@ -197,7 +212,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       '',
     );
     const rows: string[][] = [];
-    for (const rival of ['peerjs', 'ws']) {
+    for (const rival of ['peerjs', 'ws', 'sigserve-cluster']) {
       for (const p of info.pairs.filter((n) => n > 1)) {
         const a = mem.samples[`duel.${rival}.mine@${p}`] ?? [];
         if (!a.length) continue;
@@ -329,7 +344,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     `- Idle memory: after a forced GC, the server's RSS and V8 heapUsed are read through a probe preloaded into every server alike (\`bench/servers/probe.ts\`, \`--expose-gc\`, answering over the IPC channel); then ${fmt(info.idle)} connections are opened (split over generator processes of at most 5,000 each, source addresses spread over 127.0.0.0/8), accepted at protocol level, left idle for a second, and read again. Per connection = difference / count. Heap is \`heapUsed\` after two full GCs; it excludes Buffers held outside the heap.`,
     `- New connections: ${fmt(info.churnMs / 1000)} s of opening, protocol handshake (socket.io CONNECT, peerjs OPEN, ws upgrade) and closing; server CPU per connection includes accepting and tearing down.`,
     `- ${info.reps} repetition(s), a fresh server process per repetition; tables show medians. Ratios compare figures from the same run. Within a repetition every server is started first and each window (1, 50 and 500 pairs, trickle ICE, new connections) runs for every server back to back, in an order rotated each repetition, before the next window begins: the figures a ratio compares are measured within a minute of each other, not many minutes apart, which matters on a shared VM whose speed drifts. The servers not being measured sit idle on the same core. Idle memory is measured afterwards on fresh processes, one server at a time.`,
-    '- Duel (the CPU ratio least exposed to a drifting machine): after the windows, sigserve and peerjs-server, then sigserve and the ws relay, run 50 and 500 pairs at the same moment, both servers on core 0 and one generator worker for each on core 1; each server\'s CPU per handshake is read over the same window.',
+    '- Duel (the CPU ratio least exposed to a drifting machine): after the windows, sigserve and peerjs-server, then sigserve and the ws relay, then sigserve in memory mode and in cluster mode (both nodes; redis-server apart), run 50 and 500 pairs at the same moment, all their processes on core 0 and one generator worker for each on core 1; each server\'s CPU per handshake is read over the same window. Against cluster mode the table reads sigserve (memory) over the cluster, the targets table the cluster over memory mode.',
     '',
   );
 
