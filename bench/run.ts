@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import type { ChurnResult, PairsResult } from './lib/generator.js';
 import { GENERATOR_CPU, keepServerOutput, killAll, ROOT, sleep, track } from './lib/procs.js';
 import { renderPng, svgSize, writeResults, type RunInfo, type ServerRun } from './lib/report.js';
-import { ClusterUnavailable, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
+import { ClusterUnavailable, DUEL_RIVALS, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
 import type { WorkerJob, WorkerReply, WorkerRequest } from './lib/worker.js';
 import { runScale, writeScale } from './lib/scale.js';
 
@@ -237,18 +237,22 @@ interface Live {
   aborted: boolean;
 }
 
+/** One pairs (or trickle) window against a running server, in a generator worker of its own. */
+function pairsWindow(l: Live, pairs: number, trickle: boolean, sidePids = l.running.sidePids): Promise<PairsResult> {
+  return runJob<PairsResult>(
+    { kind: 'pairs', target: l.running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle, serverPids: l.serverPids, sidePids, runId: runId() },
+    settings.warmupMs + settings.measureMs + 120_000,
+  );
+}
+
 /** The windows every server runs in a repetition, in this order. */
 function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
-  const jobLimit = settings.warmupMs + settings.measureMs + 120_000;
   const list: { what: string; body: (l: Live) => Promise<void> }[] = [];
   for (const pairs of scenarios.has('pairs') ? settings.pairs : []) {
     list.push({
       what: `${pairs} pairs`,
       body: async (l) => {
-        const r = await runJob<PairsResult>(
-          { kind: 'pairs', target: l.running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids: l.serverPids, sidePids: l.running.sidePids, runId: runId() },
-          jobLimit,
-        );
+        const r = await pairsWindow(l, pairs, false);
         recordPairs(l.run, '', `@${pairs}`, r);
         log(
           `  ${l.spec.key} ${pairs} pairs: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
@@ -261,10 +265,7 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
     list.push({
       what: 'trickle ICE',
       body: async (l) => {
-        const r = await runJob<PairsResult>(
-          { kind: 'pairs', target: l.running.target, pairs: settings.tricklePairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: true, serverPids: l.serverPids, sidePids: l.running.sidePids, runId: runId() },
-          jobLimit,
-        );
+        const r = await pairsWindow(l, settings.tricklePairs, true);
         recordPairs(l.run, 'trickle', '', r);
         log(`  ${l.spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
       },
@@ -287,13 +288,6 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
 }
 
 /**
- * The servers sigserve (memory mode) is set against in the duel scenario;
- * against cluster mode (both nodes summed, redis-server apart) the duel gives
- * the cluster's cost over memory mode.
- */
-const RIVALS: ServerKey[] = ['peerjs', 'ws', 'sigserve-cluster'];
-
-/**
  * The duel scenario: sigserve and one rival at a time, both on the server
  * core (a cluster's two nodes both) and loaded at the same moment by a generator worker each, for 50 and
  * 500 pairs. On a shared VM the core's speed moved by up to 2.4× between
@@ -306,18 +300,12 @@ const RIVALS: ServerKey[] = ['peerjs', 'ws', 'sigserve-cluster'];
 async function duels(live: Live[], rep: number): Promise<void> {
   const mine = live.find((l) => l.spec.key === 'sigserve' && !l.aborted);
   if (!mine) return;
-  const jobLimit = settings.warmupMs + settings.measureMs + 120_000;
-  const job = (l: Live, pairs: number): Promise<PairsResult> =>
-    runJob<PairsResult>(
-      { kind: 'pairs', target: l.running.target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle: false, serverPids: l.serverPids, sidePids: [], runId: runId() },
-      jobLimit,
-    );
   for (const pairs of settings.pairs.filter((p) => p > 1)) {
-    for (const key of RIVALS) {
+    for (const key of DUEL_RIVALS) {
       const rival = live.find((l) => l.spec.key === key && !l.aborted);
       if (!rival) continue;
       try {
-        const [a, b] = await Promise.all([job(mine, pairs), job(rival, pairs)]);
+        const [a, b] = await Promise.all([pairsWindow(mine, pairs, false, []), pairsWindow(rival, pairs, false, [])]);
         const bad = a.badPayloads + b.badPayloads + a.lost + b.lost + a.serverErrors + b.serverErrors;
         add(mine.run, `duel.${key}.mine@${pairs}`, a.cpuPer10k);
         add(mine.run, `duel.${key}.theirs@${pairs}`, b.cpuPer10k);
@@ -360,11 +348,12 @@ function failed(spec: ServerSpec, run: ServerRun, rep: number, error: unknown): 
  */
 async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[], rep: number): Promise<void> {
   const live: Live[] = [];
+  const list = windows();
   try {
     for (const i of order) {
       const spec = specs[i]!;
       const run = runs[i]!;
-      if (run.skipped || (!windows().length && !scenarios.has('duel'))) continue;
+      if (run.skipped || (!list.length && !scenarios.has('duel'))) continue;
       log(`${spec.label}: starting (repetition ${rep + 1}/${settings.reps})`);
       try {
         const running = await spec.start({ nodeFlags });
@@ -373,7 +362,7 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
         failed(spec, run, rep, error);
       }
     }
-    for (const window of windows()) {
+    for (const window of list) {
       for (const l of live) {
         if (l.aborted) continue;
         try {

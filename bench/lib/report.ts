@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ServerKey } from './targets.js';
+import { DUEL_RIVALS, type ServerKey } from './targets.js';
 
 export interface ServerRun {
   key: ServerKey;
@@ -158,9 +158,10 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       ]);
     }
     for (const p of [p50, p500]) {
-      const d = (rival: string): string => duelRatio(mem, rival, p);
-      if (d('peerjs') !== '–' || d('ws') !== '–') {
-        rows.push([`server CPU per handshake, ${p} pairs, measured at the same moment (duel)`, `${d('peerjs')} peerjs, ${d('ws')} ws (median of repetitions)`, duelEach(mem, 'peerjs', p), '≤ 0.90× peerjs and ≤ 1.15× ws']);
+      const peerjs = duelRatio(mem, 'peerjs', p);
+      const relay = duelRatio(mem, 'ws', p);
+      if (peerjs !== '–' || relay !== '–') {
+        rows.push([`server CPU per handshake, ${p} pairs, measured at the same moment (duel)`, `${peerjs} peerjs, ${relay} ws (median of repetitions)`, duelEach(mem, 'peerjs', p), '≤ 0.90× peerjs and ≤ 1.15× ws']);
       }
     }
     for (const p of [p50, p500]) rows.push([`throughput, ${p} pairs`, `${ratio(med(mem, `tput@${p}`), med(peer, `tput@${p}`))} peerjs`, perRepetition(mem, peer, `tput@${p}`), '≥ 1× peerjs']);
@@ -204,7 +205,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     lines.push(`redis-server CPU in cluster mode, seconds per 10,000 handshakes: ${info.pairs.map((p) => `${fmt(med(cluster, `side@${p}`))} at ${p} pair${p === 1 ? '' : 's'}`).join(', ')}.`, '');
   }
 
-  if (mem && info.pairs.some((p) => p > 1 && (mem.samples[`duel.peerjs.mine@${p}`] ?? []).length)) {
+  if (mem && DUEL_RIVALS.some((rival) => info.pairs.some((p) => (mem.samples[`duel.${rival}.mine@${p}`] ?? []).length))) {
     lines.push(
       '## Server CPU per handshake, measured at the same moment (duel)',
       '',
@@ -212,7 +213,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       '',
     );
     const rows: string[][] = [];
-    for (const rival of ['peerjs', 'ws', 'sigserve-cluster']) {
+    for (const rival of DUEL_RIVALS) {
       for (const p of info.pairs.filter((n) => n > 1)) {
         const a = mem.samples[`duel.${rival}.mine@${p}`] ?? [];
         if (!a.length) continue;

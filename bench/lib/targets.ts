@@ -28,6 +28,13 @@ export const RAISED_LIMITS: Readonly<Record<string, string>> = {
   MAX_JOINS_PER_SHARE: '1000000000',
 };
 
+/**
+ * The servers sigserve (memory mode) is set against in the duel scenario, in
+ * this order; against cluster mode (both nodes summed, redis-server apart) the
+ * duel gives the cluster's cost over memory mode.
+ */
+export const DUEL_RIVALS: readonly ServerKey[] = ['peerjs', 'ws', 'sigserve-cluster'];
+
 export interface ServerSpec {
   key: ServerKey;
   label: string;
