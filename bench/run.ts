@@ -16,6 +16,9 @@
  * --scale-nodes N sigserve nodes (default 6) behind Redis holds
  * --scale-total N idle connections (default 100,000) while pairs relay
  * handshakes across nodes; written to scale.md, which RESULTS.md includes.
+ * --against DIR (with --scenarios duel): sigserve as built in another
+ * checkout DIR becomes one more duel rival, for an A/B comparison of two
+ * versions at the same moment; the log lines give the ratios.
  * See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
@@ -31,7 +34,7 @@ import { parseArgs } from 'node:util';
 import type { ChurnResult, PairsResult } from './lib/generator.js';
 import { GENERATOR_CPU, keepServerOutput, killAll, ROOT, sleep, track } from './lib/procs.js';
 import { renderPng, svgSize, writeResults, type RunInfo, type ServerRun } from './lib/report.js';
-import { ClusterUnavailable, DUEL_RIVALS, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
+import { ClusterUnavailable, DUEL_RIVALS, otherBuild, RAISED_LIMITS, SERVERS, type RunningTarget, type ServerKey, type ServerSpec } from './lib/targets.js';
 import type { WorkerJob, WorkerReply, WorkerRequest } from './lib/worker.js';
 import { runScale, writeScale } from './lib/scale.js';
 
@@ -56,6 +59,7 @@ const { values: flags } = parseArgs({
     'scale-nodes': { type: 'string' },
     'warmup-ms': { type: 'string' },
     'measure-ms': { type: 'string' },
+    against: { type: 'string' },
   },
   strict: true,
 });
@@ -301,7 +305,7 @@ async function duels(live: Live[], rep: number): Promise<void> {
   const mine = live.find((l) => l.spec.key === 'sigserve' && !l.aborted);
   if (!mine) return;
   for (const pairs of settings.pairs.filter((p) => p > 1)) {
-    for (const key of DUEL_RIVALS) {
+    for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
       const rival = live.find((l) => l.spec.key === key && !l.aborted);
       if (!rival) continue;
       try {
@@ -436,7 +440,7 @@ async function main(): Promise<void> {
     });
   }
 
-  const specs = SERVERS.filter((s) => !only || only.has(s.key));
+  const specs = [...SERVERS, ...(flags.against ? [otherBuild(resolve(flags.against))] : [])].filter((s) => !only || only.has(s.key) || s.key === 'sigserve-other');
   const runs: ServerRun[] = specs.map((s) => ({ key: s.key, label: s.label, samples: {}, notes: [] }));
   for (const [i, spec] of specs.entries()) {
     const why = spec.unavailable();

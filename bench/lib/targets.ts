@@ -11,7 +11,7 @@ import type { Target } from './generator.js';
 import { freePort, hasCommand, RedisProcess, ROOT, ServerProcess, type MemorySample } from './procs.js';
 import type { Protocol } from './wire.js';
 
-export type ServerKey = 'ws' | 'peerjs' | 'socketio' | 'sigserve' | 'sigserve-sio' | 'sigserve-cluster';
+export type ServerKey = 'ws' | 'peerjs' | 'socketio' | 'sigserve' | 'sigserve-sio' | 'sigserve-cluster' | 'sigserve-other';
 
 /**
  * Limits of sigserve raised for the run, because a looping pair does in a
@@ -196,6 +196,23 @@ export const SERVERS: ServerSpec[] = [
     },
   },
 ];
+
+/**
+ * Another build of sigserve (memory mode), from the checkout at `root`
+ * (built there, sharing this checkout's node_modules or its own): the duel's
+ * rival for an A/B comparison of two versions at the same moment
+ * (`--against DIR`). Not part of a normal run.
+ */
+export function otherBuild(root: string): ServerSpec {
+  const cli = join(root, 'dist', 'cli.js');
+  return {
+    key: 'sigserve-other',
+    label: `sigserve (memory) from ${root}`,
+    protocol: 'seed',
+    unavailable: () => (existsSync(cli) ? undefined : `${cli} is missing: build that checkout first`),
+    start: (o) => single('sigserve-other', 'seed', [cli], sigserveEnv(), o.nodeFlags),
+  };
+}
 
 /** Thrown when cluster mode turns out not to be available; the run skips it. */
 export class ClusterUnavailable extends Error {}

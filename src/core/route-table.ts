@@ -43,8 +43,8 @@ const SPARE_MAX = 4096;
 export function routeEnd(name: ShareName, uid: JoinerUID, peer: SocketId): RouteEnd {
   const route = spare.pop();
   if (route === undefined) return { name, uid, peer, sibling: undefined, older: undefined, newer: undefined };
-  // A name is a fresh string in every packet; the one the route held (the
-  // same name, most often) is already old and stays, the new one dies young.
+  // Of two equal names, the one the route held stays: it is already old,
+  // and a fresh one (each packet brings its own) then dies young.
   if (route.name !== name) route.name = name;
   route.uid = uid;
   route.peer = peer;
@@ -81,6 +81,17 @@ export class RouteTable {
   /** The most recently used route of `uid`, under whatever name. */
   latest(uid: JoinerUID): RouteEnd | undefined {
     return this.#byUid.get(uid);
+  }
+
+  /**
+   * `name`, or the equal string the newest route holds already. A name
+   * arrives as a fresh string in every packet; a new route keeping that one
+   * would carry it into the old generation for the route's life, while a
+   * joiner's launches nearly always name the share its last one did.
+   */
+  heldName(name: ShareName): ShareName {
+    const held = this.#newest?.name;
+    return held === name ? held : name;
   }
 
   /** The route held longest. */

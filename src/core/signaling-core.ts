@@ -506,7 +506,7 @@ export class SignalingCore {
     // still holds it: decided before a route object is taken, because one
     // that went while the registry answered may have been recycled.
     const removed = outcome.evicted === true && evict !== undefined && routes.get(evict.name, evict.uid) === evict ? evict : undefined;
-    const route = routeEnd(name, uid, outcome.sharer);
+    const route = routeEnd(routes.heldName(name), uid, outcome.sharer);
     routes.add(route);
     if (routes.size > this.#limits.maxRoutesPerSocket) {
       this.#evictOldestRoute(socket, removed);
