@@ -2,8 +2,8 @@
  * The benchmark's report reads ratios the way its text says: a duel's ratio
  * is the median of the ratios within each repetition (not the ratio of the
  * two medians, which on a drifting machine pairs figures from different
- * moments), and a per-repetition column lines repetitions up only when both
- * servers have every one of them.
+ * moments), a per-repetition column lines repetitions up only when both
+ * servers have every one of them, and each target is listed once.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -48,5 +48,21 @@ describe('benchmark report', () => {
     const markdown = renderMarkdown(info, [peerjs, sigserve], '');
     assert.match(rowOf(markdown, 'throughput, 50 pairs'), /\| 1\.10× peerjs \| 0\.90×, 3\.00×, 1\.10× \|/);
     assert.doesNotMatch(markdown, /measured at the same moment \(duel\)\n/, 'no duel section without duel samples');
+  });
+
+  it('names each target once when the run measured one pair count', () => {
+    const sigserve: ServerRun = {
+      key: 'sigserve',
+      label: 'sigserve (memory)',
+      notes: [],
+      samples: { 'cpu@500': [1], 'tput@500': [100], 'duel.peerjs.mine@500': [0.9], 'duel.peerjs.theirs@500': [1] },
+    };
+    const peerjs: ServerRun = { key: 'peerjs', label: 'peerjs-server', notes: [], samples: { 'cpu@500': [1.25], 'tput@500': [80] } };
+    const markdown = renderMarkdown({ ...info, pairs: [500], reps: 1 }, [peerjs, sigserve], '');
+    const targets = markdown.slice(markdown.indexOf('## Against the targets'), markdown.indexOf('\n## ', markdown.indexOf('## Against the targets') + 1));
+    const rows = targets.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| measure'));
+    assert.equal(new Set(rows).size, rows.length, `a target row repeats:\n${rows.join('\n')}`);
+    assert.match(rowOf(targets, 'server CPU per handshake, 500 pairs |'), /\| 0\.80× peerjs, – ws \|/);
+    assert.match(rowOf(targets, 'server CPU per handshake, 500 pairs, measured at the same moment'), /0\.90× peerjs/);
   });
 });
