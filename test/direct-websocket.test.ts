@@ -2,11 +2,13 @@
  * The direct websocket engine (src/server/direct-websocket-server.ts) seen
  * from outside: which clients it serves, that they and socket.io's clients
  * reach each other, its heartbeats and connect timeout, namespaces and
- * shutdown. The protocol suites (test/protocol.test.ts) run on it too, and
+ * shutdown, and how it reads frames however TCP cuts them (src/server/receiver-feed.ts). The protocol suites (test/protocol.test.ts) run on it too, and
  * once more with WS_ENGINE=socket.io.
  * @module
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Socket as TcpSocket } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { RunningServer } from '../src/server/server.js';
@@ -190,5 +192,90 @@ describe('direct websocket engine', () => {
     const reason = waitFor<[string]>(client, 'disconnect', 5000);
     await s.close();
     assert.equal((await reason)[0], 'transport close');
+  });
+});
+
+/** A client frame, masked as a client must: FIN unless `fin` is false, then the opcode. */
+function clientFrame(opcode: number, payload: Buffer | string, fin = true): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const mask = randomBytes(4);
+  const head = data.length < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | data.length]) : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, data.length >> 8, data.length & 0xff]);
+  const body = Buffer.alloc(data.length);
+  for (let i = 0; i < data.length; i++) body[i] = data[i]! ^ mask[i % 4]!;
+  return Buffer.concat([head, mask, body]);
+}
+
+describe('direct websocket engine: frames from the TCP socket', () => {
+  afterEach(() => disconnectAll());
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  /** A raw client connected to the main namespace, the server's side of its TCP connection, and its TCP socket to write bytes on. */
+  async function connected(s: RunningServer): Promise<{ client: Awaited<ReturnType<typeof rawClient>>; serverTcp: TcpSocket; write(bytes: Buffer): void; closeCode: Promise<number> }> {
+    const upgraded: TcpSocket[] = [];
+    const onUpgrade = (_req: unknown, tcp: TcpSocket): void => void upgraded.push(tcp);
+    s.io.httpServer.on('upgrade', onUpgrade);
+    const client = await rawClient(s.url);
+    s.io.httpServer.off('upgrade', onUpgrade);
+    const closeCode = new Promise<number>((resolve) => client.ws.on('close', (code) => resolve(code)));
+    client.ws.send('40');
+    await eventually(() => client.frames.some((f) => f.startsWith('40{"sid":')), 3000, 'socket.io connect');
+    const tcp = (client.ws as unknown as { _socket: TcpSocket })._socket;
+    return { client, serverTcp: upgraded[0]!, write: (bytes) => tcp.write(bytes), closeCode };
+  }
+
+  const acked = (frames: string[], id: number): boolean => frames.some((f) => f.startsWith(`43${id}[{"ok":true`));
+
+  it("hands what the TCP socket reads to ws's receiver itself, not through Writable.write", async () => {
+    // Depends on ws internals: fails when a ws version stops matching, so the saving is not lost unnoticed.
+    const s = await server();
+    const { serverTcp, client } = await connected(s);
+    assert.deepEqual(
+      serverTcp.listeners('data').map((listener) => listener.name),
+      ['onData'],
+      "ws's socketOnData replaced by the engine's own listener",
+    );
+    client.ws.send('421["share","tcp-own"]');
+    await eventually(() => acked(client.frames, 1), 3000, 'the share acked');
+  });
+
+  it('reads frames whole however TCP joins or splits them, and fragmented messages', async () => {
+    const s = await server();
+    const { client, write } = await connected(s);
+    // Two frames in one write.
+    write(Buffer.concat([clientFrame(1, '421["share","tcp-a"]'), clientFrame(1, '422["share","tcp-b"]')]));
+    await eventually(() => acked(client.frames, 1) && acked(client.frames, 2), 3000, 'both shares acked');
+    // One frame over three writes, a turn of the event loop apart.
+    const split = clientFrame(1, `423["launch","tcp-a","u1",${JSON.stringify('x'.repeat(300))}]`);
+    for (const [from, to] of [[0, 1], [1, 7], [7, split.length]] as const) {
+      write(split.subarray(from, to));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await eventually(() => acked(client.frames, 3), 3000, 'the split launch acked');
+    // A message in three fragments: text, continuation, final continuation.
+    write(Buffer.concat([clientFrame(1, '424["sh', false), clientFrame(0, 'are","tc', false), clientFrame(0, 'p-c"]')]));
+    await eventually(() => acked(client.frames, 4), 3000, 'the fragmented share acked');
+    assert.ok(client.frames.some((f) => f.startsWith('42["launchResponse","u1"')), 'the sharer (itself) got the launch');
+  });
+
+  it('closes a connection that sends invalid UTF-8 with 1007, and only that one', async () => {
+    const s = await server();
+    const other = await connect(s.url);
+    const { write, closeCode } = await connected(s);
+    write(clientFrame(1, Buffer.from([0x34, 0x32, 0xff, 0xfe])));
+    assert.equal(await closeCode, 1007);
+    assert.equal((await request<{ ok: boolean }>(other, 'share', 'tcp-other')).ok, true);
+  });
+
+  it('ends a connection on its close frame and reads nothing after it', async () => {
+    const s = await server();
+    const { client, write, closeCode } = await connected(s);
+    const close = Buffer.alloc(2);
+    close.writeUInt16BE(1000);
+    write(Buffer.concat([clientFrame(8, close), clientFrame(1, '425["share","tcp-late"]')]));
+    assert.equal(await closeCode, 1000);
+    assert.equal(acked(client.frames, 5), false, 'the frame after the close frame was not read');
+    await eventually(() => s.connections === 0, 3000, 'the connection to be forgotten');
   });
 });

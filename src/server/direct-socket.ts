@@ -25,6 +25,7 @@ import type { Bucket } from './rate-limiter.js';
 import type { AddressState } from './admission.js';
 import { decodeTextPacket, newPacketDecoder, packetEncoder, relayedEventHead } from './relay-parser.js';
 import { RawJson } from '../core/raw-json.js';
+import { feedReceiver } from './receiver-feed.js';
 
 /** The server side of a DirectSocket. */
 export interface DirectSocketHost {
@@ -164,6 +165,7 @@ export abstract class DirectSocket implements Bucket {
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
+    feedReceiver(ws);
   }
 
   protected abstract get host(): DirectSocketHost;
