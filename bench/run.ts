@@ -319,12 +319,16 @@ async function duels(live: Live[], rep: number): Promise<void> {
             `${a.perSecond.toFixed(0)} / ${b.perSecond.toFixed(0)} per s, bad/lost/errors ${bad}`,
         );
       } catch (error) {
-        const message = `duel with ${key} at ${pairs} pairs failed: ${(error as Error).message.split('\n')[0]}`;
-        log(`  ${message}`);
-        mine.run.notes.push(`repetition ${rep + 1}: ${message}`);
+        noteFailure(mine.run, mine.spec.key, rep, `duel with ${key} at ${pairs} pairs failed: ${(error as Error).message.split('\n')[0]}`);
       }
     }
   }
+}
+
+/** Logs a scenario that failed and keeps it in the server's notes for the report. */
+function noteFailure(run: ServerRun, key: string, rep: number, message: string): void {
+  log(`  ${key}: ${message}`);
+  run.notes.push(`repetition ${rep + 1}: ${message}`);
 }
 
 /** Marks a server skipped when cluster mode is unavailable, or notes why its repetition stopped. */
@@ -372,9 +376,7 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
         try {
           await window.body(l);
         } catch (error) {
-          const message = `${window.what} failed: ${(error as Error).message.split('\n')[0]}`;
-          log(`  ${l.spec.key}: ${message}`);
-          l.run.notes.push(`repetition ${rep + 1}: ${message}`);
+          noteFailure(l.run, l.spec.key, rep, `${window.what} failed: ${(error as Error).message.split('\n')[0]}`);
         }
         const dead = l.running.processes.find((p) => !p.alive);
         if (dead) {
@@ -397,9 +399,7 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
         await idleScenario(spec, run, count, prefix);
       } catch (error) {
         if (error instanceof ClusterUnavailable) throw error;
-        const message = `${prefix} scenario failed: ${(error as Error).message.split('\n')[0]}`;
-        log(`  ${spec.key}: ${message}`);
-        run.notes.push(`repetition ${rep + 1}: ${message}`);
+        noteFailure(run, spec.key, rep, `${prefix} scenario failed: ${(error as Error).message.split('\n')[0]}`);
       }
     };
     try {

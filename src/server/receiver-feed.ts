@@ -19,7 +19,8 @@
  * status code). Whatever the Writable would have buffered (a chunk while it
  * is corked, writing or holding data, which the direct engine never causes)
  * goes through `write` as before. After a close frame or an error, chunks
- * are dropped: ws stops feeding the Receiver then too.
+ * are dropped: ws stops feeding the Receiver then too (it has ended or
+ * been destroyed by then).
  *
  * The hook leans on ws internals: the TCP socket's `socketOnData` listener,
  * the symbol that links that socket to its WebSocket, the Receiver's
@@ -52,7 +53,6 @@ interface Receiver {
 interface WebSocketInternals {
   _socket?: Socket;
   _receiver?: Receiver;
-  _closeFrameReceived?: boolean;
 }
 
 /** ws's symbol for the WebSocket a TCP socket carries, found on the first connection. */
@@ -69,7 +69,8 @@ function onData(this: Socket, chunk: Buffer): void {
   const ws = (this as unknown as Record<symbol, WebSocketInternals | undefined>)[carried!];
   const receiver = ws?._receiver;
   const state = receiver?._writableState;
-  if (!receiver || !state || ws._closeFrameReceived || state.ending || state.destroyed || state.errored) return;
+  // The Receiver ends itself on a close frame and is destroyed on an error.
+  if (!receiver || !state || state.ending || state.destroyed || state.errored) return;
   if (state.length !== 0 || state.writing || state.corked !== 0) {
     if (!receiver.write(chunk)) this.pause();
     return;
@@ -89,9 +90,9 @@ export function feedReceiver(ws: WebSocket): boolean {
   if (receiver._allowSynchronousEvents !== true || ws.extensions !== '') return false;
   carried ??= Object.getOwnPropertySymbols(tcp).find((s) => s.description === 'websocket');
   if (carried === undefined || (tcp as unknown as Record<symbol, unknown>)[carried] !== ws) return false;
-  const own = tcp.listeners('data').filter((listener) => listener.name === 'socketOnData');
-  if (own.length !== 1 || tcp.listenerCount('data') !== 1) return false;
-  tcp.removeListener('data', own[0] as (chunk: Buffer) => void);
+  const listeners = tcp.listeners('data');
+  if (listeners.length !== 1 || listeners[0]!.name !== 'socketOnData') return false;
+  tcp.removeListener('data', listeners[0] as (chunk: Buffer) => void);
   tcp.on('data', onData);
   return true;
 }
