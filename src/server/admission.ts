@@ -11,8 +11,10 @@
  *   address per second, counted on a Budget: cluster-wide on Redis.
  *
  * The per-event check stays cheap: it counts locally and spends the count
- * on the budget in batches; an address found over budget is refused locally
- * until its window ends.
+ * on the budget in batches (an address's count once it reaches a 20th of
+ * the window's budget, and every quarter second the counts of all the
+ * addresses active since, in one call to the store); an address found over
+ * budget is refused locally until its window ends.
  * @module
  */
 import type { EventEmitter } from 'node:events';
@@ -230,8 +232,20 @@ export class Admission {
     clearInterval(this.#timer);
   }
 
+  /** Spends what every address counted since the last flush, in one call to the budget's store. */
   #flushAll(): void {
-    for (const state of this.#dirty) this.#flush(state);
+    if (this.#dirty.size === 0) return;
+    const states = [...this.#dirty];
+    this.#dirty.clear();
+    const points = states.map((state) => {
+      const spent = state.pending;
+      state.pending = 0;
+      return spent;
+    });
+    this.#eventBudget.spendEach(states.map((state) => state.key), points).then((blocked) => {
+      const now = performance.now();
+      for (let i = 0; i < states.length; i++) if (blocked[i]! > 0) states[i]!.blockedUntil = now + blocked[i]!;
+    });
   }
 
   #flush(state: AddressState): void {
