@@ -232,28 +232,21 @@ export class Admission {
     clearInterval(this.#timer);
   }
 
-  /** Spends what every address counted since the last flush, in one call to the budget's store. */
   #flushAll(): void {
-    if (this.#dirty.size === 0) return;
-    const states = [...this.#dirty];
-    this.#dirty.clear();
+    if (this.#dirty.size > 0) this.#flush(...this.#dirty);
+  }
+
+  /** Spends what `states` counted since they were last flushed, in one call to the budget's store. */
+  #flush(...states: AddressState[]): void {
     const points = states.map((state) => {
       const spent = state.pending;
       state.pending = 0;
+      this.#dirty.delete(state);
       return spent;
     });
     this.#eventBudget.spendEach(states.map((state) => state.key), points).then((blocked) => {
       const now = performance.now();
       for (let i = 0; i < states.length; i++) if (blocked[i]! > 0) states[i]!.blockedUntil = now + blocked[i]!;
-    });
-  }
-
-  #flush(state: AddressState): void {
-    const points = state.pending;
-    state.pending = 0;
-    this.#dirty.delete(state);
-    this.#eventBudget.spend(state.key, points).then((blockedMs) => {
-      if (blockedMs > 0) state.blockedUntil = performance.now() + blockedMs;
     });
   }
 
