@@ -81,6 +81,9 @@ export class RedisDelivery implements Delivery {
   /** Text frames waiting for the end of the turn, per target node. */
   readonly #held = new Map<NodeId, Batch>();
   #releaseQueued = false;
+  /** The subscriber's SUBSCRIBE to this node's channel is confirmed on its current connection. */
+  #listening = false;
+  #closed = false;
 
   constructor(options: RedisDeliveryOptions) {
     this.nodeId = options.nodeId;
@@ -94,8 +97,37 @@ export class RedisDelivery implements Delivery {
   /** Subscribes to this node's channel; ioredis re-subscribes after reconnects. */
   async start(): Promise<void> {
     this.#subscriber.on('messageBuffer', this.#onFrame);
+    this.#subscriber.on('close', this.#onClose);
+    this.#subscriber.on('ready', this.#onReady);
     await this.#subscriber.subscribe(this.#channel);
+    this.#listening = this.#subscriber.status === 'ready';
   }
+
+  /**
+   * Whether frames published to this node now reach it. Pub/sub keeps
+   * nothing for a subscriber that is away, so between a reconnect and the
+   * confirmed SUBSCRIBE every relay to this node is lost: the node is not
+   * ready then (/readyz), and a load balancer sends it no one.
+   */
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  readonly #onClose = (): void => {
+    this.#listening = false;
+  };
+
+  // ioredis sends its own re-SUBSCRIBE before 'ready' reaches listeners, on
+  // the same connection: the reply to this one comes after it, so once it
+  // arrives the channel is subscribed again.
+  readonly #onReady = (): void => {
+    this.#subscriber.subscribe(this.#channel).then(
+      () => {
+        if (!this.#closed) this.#listening = this.#subscriber.status === 'ready';
+      },
+      () => undefined,
+    );
+  };
 
   send(target: SocketId, message: DeliveryMessage): void {
     const node = nodeOf(target);
@@ -143,7 +175,11 @@ export class RedisDelivery implements Delivery {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#listening = false;
     this.#subscriber.off('messageBuffer', this.#onFrame);
+    this.#subscriber.off('close', this.#onClose);
+    this.#subscriber.off('ready', this.#onReady);
     if (this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(this.#channel).catch(() => undefined);
   }
 

@@ -17,6 +17,11 @@ import { RedisRegistry, type RedisRegistryState } from '../cluster/redis-registr
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 
+export interface ClusterState extends RedisRegistryState {
+  /** Frames published to this node reach it: its subscriber is connected and subscribed. */
+  listening: boolean;
+}
+
 export interface ClusterMode {
   readonly nodeId: NodeId;
   readonly socketIdPrefix: string;
@@ -25,7 +30,8 @@ export interface ClusterMode {
   readonly delivery: RedisDelivery;
   /** Connects, subscribes and sends the first heartbeat; fails when Redis cannot be reached. */
   start(): Promise<void>;
-  state(): RedisRegistryState;
+  /** The registry's state, and whether this node's channel is subscribed (`ready` needs both). */
+  state(): ClusterState;
   /** Removes this node's registrations (after the core detached every socket) and disconnects. */
   close(): Promise<void>;
 }
@@ -119,7 +125,11 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
       }
       log.info({ redis: shownUrl, prefix: config.redisPrefix }, 'cluster node joined');
     },
-    state: () => registry.state(),
+    state: () => {
+      const state = registry.state();
+      const listening = delivery.listening;
+      return { ...state, listening, ready: state.ready && listening };
+    },
     async close() {
       await delivery.close();
       await registry.close();

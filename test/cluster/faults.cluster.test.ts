@@ -150,6 +150,11 @@ describe('cluster faults', () => {
     // Then a hard restart (SIGKILL) while shares are open.
     await cluster.redis.restart({ hard: true });
     await eventually(async () => (await redis.hlen(`${cluster!.prefix}s:rr-2`)) === 1, 15_000, 'share restored after restart');
+    // Ready again only once each node's subscriber listens again: a relay
+    // published before then would reach nobody (pub/sub keeps nothing).
+    await eventually(async () => (await readyz(node0.url)) === 200 && (await readyz(node1.url)) === 200, 15_000, '/readyz 200 after restart');
+    const after = (await (await fetch(`${node1.url}/healthz`)).json()) as { cluster: { ready: boolean; listening: boolean } };
+    assert.deepEqual([after.cluster.ready, after.cluster.listening], [true, true]);
     await exchange(await connect(node1.url), sharers[1]!, 'rr-2', 'y');
   });
 

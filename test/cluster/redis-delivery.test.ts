@@ -30,11 +30,11 @@ describe('RedisDelivery', () => {
   async function node(prefix: string): Promise<Node> {
     const options = { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0, lazyConnect: true };
     const publisher = new Redis(server.url, options);
-    const subscriber = new Redis(server.url, { ...options, enableOfflineQueue: true });
+    const nodeId = mintNodeId();
+    const subscriber = new Redis(server.url, { ...options, enableOfflineQueue: true, connectionName: `sub-${nodeId}` });
     clients.push(publisher, subscriber);
     for (const c of [publisher, subscriber]) c.on('error', () => undefined);
     await Promise.all([publisher.connect(), subscriber.connect()]);
-    const nodeId = mintNodeId();
     const made: Node = { delivery: undefined!, id: (local) => `${socketIdPrefix(nodeId)}${local}`, got: [], drops: [] };
     made.delivery = new RedisDelivery({ publisher, subscriber, nodeId, prefix, onDrop: (reason) => made.drops.push(reason) });
     made.delivery.onMessage((target, message) => made.got.push([target, message]));
@@ -57,6 +57,26 @@ describe('RedisDelivery', () => {
   });
   after(async () => {
     await server.stop();
+  });
+
+  it('is listening only while its subscriber is subscribed: not after its connection is cut, again once re-subscribed', async () => {
+    const prefix = `del${++round}:`;
+    const [a, b] = [await node(prefix), await node(prefix)];
+    assert.equal(b.delivery.listening, true);
+    const subscriber = clients[clients.length - 1]!;
+    const cut = new Promise<void>((resolve) => subscriber.once('close', () => resolve()));
+    // Cut b's subscriber from the server side, as a Redis restart would.
+    const line = String(await admin.client('LIST'))
+      .split('\n')
+      .find((l) => l.includes(` name=sub-${b.delivery.nodeId} `));
+    assert.ok(line, 'the subscriber is connected');
+    await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!);
+    await cut;
+    assert.equal(b.delivery.listening, false);
+    await eventually(() => b.delivery.listening, 5000, 'listening again');
+    // Once listening, what is published to it arrives.
+    a.delivery.send(b.id('s'), { kind: 'joiner-gone', name: 'n', uid: 'u', joiner: a.id('j') });
+    await eventually(() => b.got.length === 1, 5000, 'delivered after the reconnect');
   });
 
   it('sends an evicting launch and its joiner-gone in one PUBLISH, joiner-gone first', async () => {
