@@ -77,13 +77,16 @@ describe('SignalingCore on a manual clock', () => {
       assert.deepEqual(grant, { name: 'room', ttl: 1000, expiresAt: start + 1000 });
 
       clock.advance(999);
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), []);
       await core.launch('joiner', 'room', 'j1', 'offer');
       assert.equal(sink.of('launchResponse', 'sharer').length, 1);
 
       clock.advance(1);
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), [{ event: 'shareExpired', socket: 'sharer', name: 'room' }]);
       clock.advance(60_000);
+      await flushed();
       assert.equal(sink.of('shareExpired').length, 1);
       await flushed();
       assert.equal((await registry.counts()).shares, 0);
@@ -105,15 +108,19 @@ describe('SignalingCore on a manual clock', () => {
       assert.equal((await core.share('a', 'default', {})).ttl, LIMITS.defaultTtl);
       assert.equal((await core.share('a', 'capped', { ttl: LIMITS.maxTtl * 10 })).ttl, LIMITS.maxTtl);
       clock.advance(LIMITS.defaultTtl - 1);
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), []);
       clock.advance(1);
+      await flushed();
       assert.deepEqual(
         sink.of('shareExpired').map((e) => e.name),
         ['default'],
       );
       clock.advance(LIMITS.maxTtl - LIMITS.defaultTtl - 1);
+      await flushed();
       assert.equal(sink.of('shareExpired').length, 1);
       clock.advance(1);
+      await flushed();
       assert.deepEqual(
         sink.of('shareExpired').map((e) => e.name),
         ['default', 'capped'],
@@ -131,13 +138,16 @@ describe('SignalingCore on a manual clock', () => {
       assert.equal(clock.pending, 1);
 
       clock.advance(500); // past the first expiry
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), []);
       await core.launch('joiner', 'room', 'j1', 'offer');
       assert.equal(sink.of('launchResponse').length, 1);
 
       clock.advance(499);
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), []);
       clock.advance(1);
+      await flushed();
       assert.equal(sink.of('shareExpired').length, 1);
       assert.equal(clock.pending, 0);
     });
@@ -153,6 +163,7 @@ describe('SignalingCore on a manual clock', () => {
       assert.deepEqual(await core.unshare('sharer'), ['b']);
       assert.equal(clock.pending, 0);
       clock.advance(5000);
+      await flushed();
       assert.deepEqual(sink.of('shareExpired'), []);
       assert.deepEqual(await registry.counts(), { shares: 0, routes: 0 });
     });
@@ -423,6 +434,7 @@ describe('SignalingCore on a manual clock', () => {
       // A detached socket's timers are gone: nothing fires later.
       const expired = sink.of('shareExpired').length;
       clock.advance(60_000);
+      await flushed();
       assert.equal(sink.of('shareExpired').length, expired);
     });
 

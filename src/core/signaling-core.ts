@@ -552,8 +552,17 @@ export class SignalingCore {
   #expire(socket: LocalSocket, name: ShareName, share: LocalShare): void {
     if (socket.closed || socket.shares.get(name) !== share) return;
     socket.shares.delete(name);
-    this.#background('removeShare', this.#registry.removeShare(name, socket.id));
-    this.#sink.shareExpired(socket.id, name);
+    // The sharer hears of it once the registry has forgotten the share, so
+    // no first launch reaches it after that: another node, whose clock may
+    // run behind this one's, would route to the share until its removal.
+    // A name shared again meanwhile is not the one that expired.
+    const tell = (): void => {
+      if (!socket.closed && !socket.shares.has(name)) this.#sink.shareExpired(socket.id, name);
+    };
+    this.#registry.removeShare(name, socket.id).then(tell, (error: unknown) => {
+      this.#observer?.backgroundFailed('removeShare', error);
+      tell();
+    });
   }
 
   #rollbackShare(socket: LocalSocket, name: ShareName, share: LocalShare, previous: LocalShare | undefined): void {

@@ -12,16 +12,18 @@ import { Redis } from 'ioredis';
 import { mintNodeId, nodeOf, socketIdPrefix } from '../../src/cluster/node-id.js';
 import { RedisDelivery } from '../../src/cluster/redis-delivery.js';
 import { RedisRegistry } from '../../src/cluster/redis-registry.js';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
 import { SignalingCore, type SocketSink } from '../../src/core/signaling-core.js';
 import { SignalingError } from '../../src/core/signaling-error.js';
 import { keysUnder, startRedis, type TestRedis } from '../support/redis.js';
-import { eventually } from '../support/util.js';
+import { eventually, sleep } from '../support/util.js';
 
 type Seen = [string, string, ...unknown[]];
 
 class RecordingSink implements SocketSink {
   readonly seen: Seen[] = [];
+  /** Runs inside the sink call, as a client's reaction to the event would follow it. */
+  onShareExpired: ((socket: string, name: string) => void) | undefined;
   launchResponse(socket: string, uid: string, message: unknown): void {
     this.seen.push(['launchResponse', socket, uid, message]);
   }
@@ -30,6 +32,7 @@ class RecordingSink implements SocketSink {
   }
   shareExpired(socket: string, name: string): void {
     this.seen.push(['shareExpired', socket, name]);
+    this.onShareExpired?.(socket, name);
   }
   sharerGone(socket: string, name: string, uid: string): void {
     this.seen.push(['sharerGone', socket, name, uid]);
@@ -55,7 +58,7 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
   let round = 0;
   let nodes: Node[] = [];
 
-  async function node(prefix: string): Promise<Node> {
+  async function node(prefix: string, clock: Clock = systemClock): Promise<Node> {
     const options = { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => 50 };
     const redis = new Redis(server.url, options);
     const subscriber = new Redis(server.url, { ...options, enableOfflineQueue: true });
@@ -78,7 +81,7 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
       registry,
       delivery,
       sink,
-      clock: systemClock,
+      clock,
       limits: { defaultTtl: 60_000, maxTtl: 60_000, maxSharesPerSocket: 8, maxRoutesPerSocket: 8 },
     });
     await delivery.start();
@@ -165,6 +168,30 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
     b.core.attach(b.id('k'));
     await b.core.launch(b.id('k'), 'cap', 'u0', 'offer-k');
     await eventually(() => a.sink.of('launchResponse').length === 11, 5000, 'launch of k');
+  });
+
+  it('tells a sharer its share expired only once no node routes a new joiner to it, even one whose clock runs behind', async () => {
+    const prefix = `core${++round}:`;
+    const a = await node(prefix);
+    // Clocks of cluster machines differ; b's, a second behind, still sees the share as live.
+    const b = await node(prefix, { now: () => systemClock.now() - 1000, schedule: systemClock.schedule });
+    const sharer = a.id('s');
+    const joiner = b.id('j');
+    a.core.attach(sharer);
+    b.core.attach(joiner);
+    await a.core.share(sharer, 'brief', { ttl: 200 });
+    // a's link to Redis is backlogged: its removal of the share lands 300 ms late.
+    const removeShare = a.registry.removeShare.bind(a.registry);
+    a.registry.removeShare = async (name, socket) => {
+      await sleep(300);
+      return removeShare(name, socket);
+    };
+    const late = new Promise<unknown>((resolve) => {
+      a.sink.onShareExpired = () => resolve(b.core.launch(joiner, 'brief', 'u', 'after expiry').then(() => 'ok', (e: unknown) => e));
+    });
+    const outcome = await late;
+    assert.ok(outcome instanceof SignalingError && outcome.code === 'no-sharer', `a launch after shareExpired: ${String(outcome)}`);
+    assert.deepEqual(a.sink.of('launchResponse'), []);
   });
 
   it('tells joiners sharer-gone when the sharer\'s node dies, and forgets that node\'s joiners', async () => {

@@ -215,6 +215,9 @@ class Run {
     const key = `${n}|${u}`;
     const route = this.routes.get(key);
     const payloads = Array.from({ length: c.burst }, () => this.payload());
+    // The sharers as the launch leaves: a short share's shareExpired may
+    // overtake the ack on its way (another socket), after the share took the launch.
+    const sharers = this.sharersOf(n);
     const acks = await Promise.all(payloads.map((p) => request<Ack>(joiner, 'launch', n, u, p)));
     const outcome = acks[0]!.ok ? 'ok' : acks[0]!.error.code;
     for (const ack of acks) assert.equal(ack.ok ? 'ok' : ack.error.code, outcome, 'every launch of a burst ends alike');
@@ -227,7 +230,6 @@ class Run {
       assert.equal(outcome, 'uid-taken', 'a uid routed for another socket is taken');
       return;
     }
-    const sharers = this.sharersOf(n);
     if (outcome === 'uid-taken') {
       assert.ok(this.recentlyEnded.has(key), `uid-taken for ${key}, which has no route`);
       return;
@@ -282,10 +284,10 @@ class Run {
     }
     const sockets = [this.sockets[c.client]!, this.sockets[other]!];
     const payloads = [this.payload(), this.payload()];
+    const sharers = this.sharersOf(n); // as the launches leave, as in launch()
     const acks = await Promise.all(sockets.map((s, i) => request<Ack>(s, 'launch', n, u, payloads[i])));
     const outcomes = acks.map((a) => (a.ok ? 'ok' : a.error.code));
     this.count(`race ${[...outcomes].sort().join('/')}`);
-    const sharers = this.sharersOf(n);
     if (outcomes.every((o) => o === 'no-sharer')) {
       assert.ok(!sharers.sure, `no-sharer while ${n} is surely shared`);
       return;
@@ -448,7 +450,18 @@ export function propertySuite(label: string, makeTopology: TopologyFactory, opti
           }
           await run.finish();
         }),
-        { numRuns: options.numRuns ?? 25, ...(process.env['FC_SEED'] ? { seed: Number(process.env['FC_SEED']) } : {}) },
+        {
+          numRuns: options.numRuns ?? 25,
+          // The failing step's own message in the report: CI shows the report, not its `cause`.
+          includeErrorInReport: true,
+          // Shrinking reruns the sequence thousands of times, past the test's
+          // timeout, and a failure that depends on timing seldom shrinks; the
+          // report's seed and path replay the failure (FC_SEED, FC_PATH), and
+          // FC_SHRINK=1 shrinks it.
+          endOnFailure: process.env['FC_SHRINK'] !== '1',
+          ...(process.env['FC_PATH'] ? { path: process.env['FC_PATH'] } : {}),
+          ...(process.env['FC_SEED'] ? { seed: Number(process.env['FC_SEED']) } : {}),
+        },
       );
       t.diagnostic(`runs ${runs}: ${[...tally].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
       // The generator must keep reaching every path the invariants speak of.
