@@ -1,17 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { StringTable } from '../src/core/string-table.js';
-
-/** A small deterministic generator, so that a failure repeats. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
+import { rng } from './support/rng.js';
 
 function assertSame(table: StringTable<number>, model: Map<string, number>, keys: readonly string[]): void {
   assert.equal(table.size, model.size);

@@ -15,7 +15,7 @@ import type { Delivery } from './delivery.js';
 import type { Registry, RegistryCounts, RegistrySnapshot } from './registry.js';
 import { shareRefusal, type SharePolicy } from './share-policy.js';
 import { SignalingError } from './signaling-error.js';
-import { RouteTable, recycle, routeEnd, type RouteEnd } from './route-table.js';
+import { RouteBook, type HeldRoute, type RouteHolder } from './route-book.js';
 import type { DeliveryMessage, JoinerUID, RouteOutcome, ShareName, SignalMessage, SocketId } from './types.js';
 
 /** Events the core asks the protocol endpoint to send to one of its sockets. */
@@ -104,19 +104,16 @@ const none: Map<never, never> = new (class extends Map<never, never> {
   }
 })();
 
-/** The same for route tables. */
-const noRoutes: RouteTable = new (class extends RouteTable {
-  override add(): never {
-    throw new Error('write to the shared empty route table: use LocalSocket.ownRoutes()');
-  }
-})();
-
-class LocalSocket {
+class LocalSocket implements RouteHolder {
   shares: Map<ShareName, LocalShare> = none;
-  /** Routes where this socket is the joiner. */
-  asJoiner: RouteTable = noRoutes;
-  /** Routes where this socket is the sharer. */
-  asSharer: RouteTable = noRoutes;
+  // Its routes, kept in the core's RouteBook.
+  joinerOldest: HeldRoute | undefined = undefined;
+  joinerNewest: HeldRoute | undefined = undefined;
+  joinerCount = 0;
+  sharerOldest: HeldRoute | undefined = undefined;
+  sharerNewest: HeldRoute | undefined = undefined;
+  sharerCount = 0;
+  sharerNames: Map<ShareName, number> | undefined = undefined;
   /** Launches waiting for the registry; later launches queue behind them. */
   routing = 0;
   queue: Promise<unknown> = done;
@@ -130,12 +127,6 @@ class LocalSocket {
   ownShares(): Map<ShareName, LocalShare> {
     if (this.shares === none) this.shares = new Map();
     return this.shares;
-  }
-
-  /** One of its route tables, to write to: created on the first write. */
-  ownRoutes(role: 'asJoiner' | 'asSharer'): RouteTable {
-    if (this[role] === noRoutes) this[role] = new RouteTable();
-    return this[role];
   }
 }
 
@@ -161,6 +152,8 @@ export class SignalingCore {
   readonly #limits: CoreLimits;
   readonly #observer: CoreObserver | undefined;
   readonly #sockets = new Map<SocketId, LocalSocket>();
+  /** Every route this node's sockets hold, one record for both ends when both are here. */
+  readonly #routes = new RouteBook();
   /** Detaches still telling peers and the registry: `detachAll` waits for them too. */
   readonly #detaching = new Set<Promise<void>>();
 
@@ -199,7 +192,7 @@ export class SignalingCore {
     if (socket === IDLE) return;
     socket.closed = true;
     // Most sockets never shared nor launched: nothing to undo, nobody to tell.
-    if (socket.shares === none && socket.asSharer === noRoutes && socket.asJoiner === noRoutes) return;
+    if (socket.shares === none && socket.sharerOldest === undefined && socket.joinerOldest === undefined) return;
     const pending: (void | Promise<void>)[] = [];
     const unshared: Promise<void>[] = [];
     for (const [name, share] of socket.shares) {
@@ -210,12 +203,18 @@ export class SignalingCore {
     // longer offer this sharer by then (in cluster mode the two travel apart).
     await Promise.allSettled(unshared);
     pending.push(...unshared);
-    socket.asSharer.forEach((route) => {
-      this.#delivery.send(route.peer, { kind: 'sharer-gone', name: route.name, uid: route.uid, sharer: socketId });
+    // Each end is dropped before its peer is told, so a peer on this node
+    // that drops its own end frees the record.
+    this.#routes.forEachSharerEnd(socket, (route) => {
+      const { name, uid, joiner } = route;
+      this.#routes.dropSharerEnd(route);
+      this.#delivery.send(joiner, { kind: 'sharer-gone', name, uid, sharer: socketId });
     });
-    socket.asJoiner.forEach((route) => {
-      pending.push(this.#registry.removeRoute(route.name, route.uid, socketId));
-      this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socketId });
+    this.#routes.forEachJoinerEnd(socket, (route) => {
+      const { name, uid, sharer } = route;
+      this.#routes.dropJoinerEnd(route);
+      pending.push(this.#registry.removeRoute(name, uid, socketId));
+      this.#delivery.send(sharer, { kind: 'joiner-gone', name, uid, joiner: socketId });
     });
     await Promise.all(pending);
   }
@@ -291,10 +290,10 @@ export class SignalingCore {
     const socket = this.#socket(socketId);
     const pendingCap = this.#limits.maxPendingPerSocket;
     let routing: Promise<RouteOutcome> | undefined;
-    let evict: RouteEnd | undefined;
+    let evict: HeldRoute | undefined;
     // With nothing waiting for the registry, nothing can overtake this launch.
     if (socket.routing === 0) {
-      let route = socket.asJoiner.get(name, uid);
+      let route = this.#routes.joinerEnd(socket, name, uid);
       if (!route) {
         if (pendingCap !== undefined && pendingCap <= 0) throw this.#tooManyPending(pendingCap);
         evict = this.#evictionFor(socket);
@@ -361,9 +360,9 @@ export class SignalingCore {
     const socket = this.#socket(socketId);
     const route = this.#sharerRoute(socket, name, uid);
     if (!route) return this.#unroutedAnswer(socket, name, uid);
-    this.#ensureReachable(route.peer);
+    this.#ensureReachable(route.joiner);
     const sentAt = this.#clock.now();
-    this.#delivery.send(route.peer, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
+    this.#delivery.send(route.joiner, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
     return undefined;
   }
 
@@ -383,14 +382,15 @@ export class SignalingCore {
    */
   peersGone(isGone: (socket: SocketId) => boolean): void {
     for (const socket of this.#sockets.values()) {
-      socket.asJoiner.forEach((route) => {
-        if (!isGone(route.peer)) return;
-        socket.asJoiner.delete(route);
-        this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
-        this.#sink.sharerGone(socket.id, route.name, route.uid);
+      this.#routes.forEachJoinerEnd(socket, (route) => {
+        if (!isGone(route.sharer)) return;
+        const { name, uid } = route;
+        this.#routes.dropJoinerEnd(route);
+        this.#background('removeRoute', this.#registry.removeRoute(name, uid, socket.id));
+        this.#sink.sharerGone(socket.id, name, uid);
       });
-      socket.asSharer.forEach((route) => {
-        if (isGone(route.peer)) socket.asSharer.delete(route);
+      this.#routes.forEachSharerEnd(socket, (route) => {
+        if (isGone(route.joiner)) this.#routes.dropSharerEnd(route);
       });
     }
   }
@@ -402,8 +402,8 @@ export class SignalingCore {
       for (const [name, share] of socket.shares) {
         snapshot.shares.push({ name, sharer: socket.id, terms: { expiresAt: share.expiresAt, maxJoins: share.maxJoins }, joins: share.joins });
       }
-      socket.asJoiner.forEach((route) => {
-        snapshot.routes.push({ name: route.name, uid: route.uid, route: { joiner: socket.id, sharer: route.peer } });
+      this.#routes.forEachJoinerEnd(socket, (route) => {
+        snapshot.routes.push({ name: route.name, uid: route.uid, route: { joiner: socket.id, sharer: route.sharer } });
       });
     }
     return snapshot;
@@ -419,8 +419,8 @@ export class SignalingCore {
     let sharerRoutes = 0;
     for (const socket of this.#sockets.values()) {
       shares += socket.shares.size;
-      joinerRoutes += socket.asJoiner.size;
-      sharerRoutes += socket.asSharer.size;
+      joinerRoutes += socket.joinerCount;
+      sharerRoutes += socket.sharerCount;
     }
     return { sockets: this.#sockets.size, shares, joinerRoutes, sharerRoutes };
   }
@@ -454,9 +454,9 @@ export class SignalingCore {
     uid: JoinerUID,
     message: SignalMessage,
     routing?: Promise<RouteOutcome>,
-    evict?: RouteEnd,
+    evict?: HeldRoute,
   ): Promise<void> {
-    let route = socket.asJoiner.get(name, uid);
+    let route = this.#routes.joinerEnd(socket, name, uid);
     if (!route) {
       if (!routing) evict = this.#evictionFor(socket);
       const outcome = await (routing ?? this.#registry.route(name, uid, socket.id, this.#clock.now(), evict));
@@ -472,7 +472,7 @@ export class SignalingCore {
     uid: JoinerUID,
     message: SignalMessage,
     outcome: RouteOutcome,
-    evict: RouteEnd | undefined,
+    evict: HeldRoute | undefined,
   ): Promise<void> | undefined {
     if (socket.closed) {
       // Disconnected while the registry answered: undo what it recorded.
@@ -490,25 +490,24 @@ export class SignalingCore {
    * The route a new one would push past the cap (the oldest), for the
    * registry to remove in the same call that makes the new one.
    */
-  #evictionFor(socket: LocalSocket): RouteEnd | undefined {
-    if (socket.asJoiner.size < this.#limits.maxRoutesPerSocket) return undefined;
-    return socket.asJoiner.oldest();
+  #evictionFor(socket: LocalSocket): HeldRoute | undefined {
+    if (socket.joinerCount < this.#limits.maxRoutesPerSocket) return undefined;
+    return socket.joinerOldest;
   }
 
   /**
    * Records the route the registry gave a joiner (throws its refusal).
    * `evict`: the route the registry was asked to remove along with it.
    */
-  #adoptRoute(socket: LocalSocket, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: RouteEnd): RouteEnd {
+  #adoptRoute(socket: LocalSocket, name: ShareName, uid: JoinerUID, outcome: RouteOutcome, evict?: HeldRoute): HeldRoute {
     if (!outcome.ok) throw new SignalingError(outcome.code);
-    const routes = socket.ownRoutes('asJoiner');
     // The route the registry removed along with this call, if this socket
-    // still holds it: decided before a route object is taken, because one
-    // that went while the registry answered may have been recycled.
-    const removed = outcome.evicted === true && evict !== undefined && routes.get(evict.name, evict.uid) === evict ? evict : undefined;
-    const route = routeEnd(routes.heldName(name), uid, outcome.sharer);
-    routes.add(route);
-    if (routes.size > this.#limits.maxRoutesPerSocket) {
+    // still holds it: decided before a record is taken, because one that
+    // went while the registry answered may have been reused (never for
+    // this socket's joiner end: its launches wait for this one).
+    const removed = outcome.evicted === true && evict?.joinerEnd === socket ? evict : undefined;
+    const route = this.#routes.addJoinerEnd(socket, name, uid, outcome.sharer);
+    if (socket.joinerCount > this.#limits.maxRoutesPerSocket) {
       this.#evictOldestRoute(socket, removed);
     } else if (removed !== undefined) {
       // A route went while the registry answered, leaving room, but the
@@ -518,27 +517,29 @@ export class SignalingCore {
     return route;
   }
 
-  #sendLaunch(joiner: SocketId, route: RouteEnd, message: SignalMessage): void {
-    this.#ensureReachable(route.peer);
+  #sendLaunch(joiner: SocketId, route: HeldRoute, message: SignalMessage): void {
+    this.#ensureReachable(route.sharer);
     const sentAt = this.#clock.now();
-    this.#delivery.send(route.peer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
+    this.#delivery.send(route.sharer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
   }
 
   /** `removed`: a route the registry already removed (with the route call). */
-  #evictOldestRoute(socket: LocalSocket, removed?: RouteEnd): void {
-    const oldest = socket.asJoiner.oldest()!;
+  #evictOldestRoute(socket: LocalSocket, removed?: HeldRoute): void {
+    const oldest = socket.joinerOldest!;
     this.#evictRoute(socket, oldest, oldest === removed);
   }
 
-  #evictRoute(socket: LocalSocket, route: RouteEnd, registryDone: boolean): void {
-    socket.asJoiner.delete(route);
-    if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(route.name, route.uid, socket.id));
-    this.#delivery.send(route.peer, { kind: 'joiner-gone', name: route.name, uid: route.uid, joiner: socket.id });
-    recycle(route);
+  #evictRoute(socket: LocalSocket, route: HeldRoute, registryDone: boolean): void {
+    const { name, uid, sharer } = route;
+    // Dropped before the sharer is told: a sharer on this node then drops
+    // the other end, and the record goes.
+    this.#routes.dropJoinerEnd(route);
+    if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(name, uid, socket.id));
+    this.#delivery.send(sharer, { kind: 'joiner-gone', name, uid, joiner: socket.id });
   }
 
-  #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): RouteEnd | undefined {
-    return name === undefined ? socket.asSharer.latest(uid) : socket.asSharer.get(name, uid);
+  #sharerRoute(socket: LocalSocket, name: ShareName | undefined, uid: JoinerUID): HeldRoute | undefined {
+    return name === undefined ? this.#routes.latestSharerEnd(socket, uid) : this.#routes.sharerEnd(socket, name, uid);
   }
 
   async #endShare(socket: LocalSocket, name: ShareName): Promise<void> {
@@ -604,40 +605,38 @@ export class SignalingCore {
           this.#delivery.send(message.joiner, { kind: 'sharer-gone', name: message.name, uid: message.uid, sharer: target });
           return;
         }
-        const routes = socket.ownRoutes('asSharer');
-        let route = routes.get(message.name, message.uid);
-        if (route === undefined || route.peer !== message.joiner) {
-          if (route === undefined) routes.add((route = routeEnd(message.name, message.uid, message.joiner)));
-          else route.peer = message.joiner;
+        let route = this.#routes.sharerEnd(socket, message.name, message.uid);
+        if (route === undefined || route.joiner !== message.joiner) {
+          // Another joiner's route of the same uid, whose joiner-gone is still under way, ends here.
+          if (route !== undefined) this.#routes.dropSharerEnd(route);
+          route = this.#routes.addSharerEnd(socket, message.name, message.uid, message.joiner);
           const share = socket.shares.get(message.name);
           if (share) share.joins++;
         }
-        routes.use(route);
+        this.#routes.use(route);
         this.#observer?.relayed('launch', this.#clock.now() - message.sentAt);
         this.#sink.launchResponse(target, message.uid, message.message);
         return;
       }
       case 'answer': {
         // Only while the joiner is still routed to this sharer.
-        if (socket?.asJoiner.get(message.name, message.uid)?.peer !== message.sharer) return;
+        if (socket === undefined || this.#routes.joinerEnd(socket, message.name, message.uid)?.sharer !== message.sharer) return;
         this.#observer?.relayed('answer', this.#clock.now() - message.sentAt);
         this.#sink.answerResponse(target, message.message);
         return;
       }
       case 'sharer-gone': {
-        const route = socket?.asJoiner.get(message.name, message.uid);
-        if (socket === undefined || route?.peer !== message.sharer) return;
-        socket.asJoiner.delete(route);
-        recycle(route);
+        const route = socket && this.#routes.joinerEnd(socket, message.name, message.uid);
+        if (socket === undefined || route?.sharer !== message.sharer) return;
+        this.#routes.dropJoinerEnd(route);
         this.#background('removeRoute', this.#registry.removeRoute(message.name, message.uid, target));
         this.#sink.sharerGone(target, message.name, message.uid);
         return;
       }
       case 'joiner-gone': {
-        const route = socket?.asSharer.get(message.name, message.uid);
-        if (socket === undefined || route?.peer !== message.joiner) return;
-        socket.asSharer.delete(route);
-        recycle(route);
+        const route = socket && this.#routes.sharerEnd(socket, message.name, message.uid);
+        if (socket === undefined || route?.joiner !== message.joiner) return;
+        this.#routes.dropSharerEnd(route);
         return;
       }
     }

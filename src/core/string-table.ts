@@ -29,11 +29,26 @@ const SEED = randomInt(HASH_BITS);
 
 /** A multiply-xorshift hash of the UTF-16 code units of `key`, seeded. */
 function hashOf(key: string): number {
-  let h = SEED ^ key.length;
+  return finish(mix(SEED ^ key.length, key));
+}
+
+/**
+ * The same hash of the pair (a, b), without concatenating them. The length
+ * of `b` goes in between, so ('au', '') and ('a', 'u') differ.
+ */
+export function hashPair(a: string, b: string): number {
+  return finish(mix(mix(SEED ^ a.length, a) ^ Math.imul(b.length + 1, 0x9e37_79b1), b));
+}
+
+function mix(h: number, key: string): number {
   for (let i = 0; i < key.length; i++) {
     h = Math.imul(h ^ key.charCodeAt(i), 0x5bd1_e995);
     h ^= h >>> 15;
   }
+  return h;
+}
+
+function finish(h: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2_ae35);
   return (h ^ (h >>> 16)) & HASH_BITS;
 }
