@@ -14,18 +14,27 @@ interface ShareRecord extends ShareTerms {
 /** Route objects kept for reuse, at most. */
 const SPARE_ROUTES = 4096;
 
-export class InMemoryRegistry implements Registry {
-  readonly #shares = new Map<ShareName, Map<SocketId, ShareRecord>>();
+/**
+ * What the registry holds under one name: its sharers and its joiners'
+ * routes, found with one lookup (a first launch needs both, and under load
+ * each name's entry is a cache miss).
+ */
+interface NameEntry {
+  sharers: Map<SocketId, ShareRecord>;
   // Routes come and go with every join: a StringTable (see string-table.ts)
   // and reused Route objects keep that churn out of the old generation.
-  readonly #routes = new Map<ShareName, StringTable<Route>>();
+  /** Created at the name's first route: many names are shared and never joined. */
+  routes: StringTable<Route> | undefined;
+}
+
+export class InMemoryRegistry implements Registry {
+  readonly #names = new Map<ShareName, NameEntry>();
   readonly #spareRoutes: Route[] = [];
   #shareCount = 0;
   #routeCount = 0;
 
   async addShare(name: ShareName, sharer: SocketId, terms: ShareTerms): Promise<void> {
-    let sharers = this.#shares.get(name);
-    if (!sharers) this.#shares.set(name, (sharers = new Map()));
+    const sharers = this.#entry(name).sharers;
     const record = sharers.get(sharer);
     if (record) {
       record.expiresAt = terms.expiresAt;
@@ -37,23 +46,23 @@ export class InMemoryRegistry implements Registry {
   }
 
   async removeShare(name: ShareName, sharer: SocketId): Promise<void> {
-    const sharers = this.#shares.get(name);
-    if (!sharers?.delete(sharer)) return;
+    const entry = this.#names.get(name);
+    if (!entry?.sharers.delete(sharer)) return;
     this.#shareCount--;
-    if (sharers.size === 0) this.#shares.delete(name);
+    this.#release(name, entry);
   }
 
   // Synchronous: the core relays a first launch in the same call (no Promise).
   route(name: ShareName, uid: JoinerUID, joiner: SocketId, now: number, evict?: RouteRef): RouteOutcome | Promise<RouteOutcome> {
-    let routes = this.#routes.get(name);
-    const existing = routes?.get(uid);
+    const entry = this.#names.get(name);
+    const existing = entry?.routes?.get(uid);
     if (existing) {
       if (existing.joiner !== joiner) return { ok: false, code: 'uid-taken' };
       if (evict) return { ok: true, sharer: existing.sharer, fresh: false, evicted: this.#evict(name, uid, joiner, evict) };
       return { ok: true, sharer: existing.sharer, fresh: false };
     }
-    const sharers = this.#shares.get(name);
-    if (!sharers) return { ok: false, code: 'no-sharer' };
+    if (!entry) return { ok: false, code: 'no-sharer' };
+    const sharers = entry.sharers;
     // Two passes over the sharers instead of collecting the open ones in an
     // array on every first launch: a name nearly always has one sharer.
     let open = 0;
@@ -69,11 +78,10 @@ export class InMemoryRegistry implements Registry {
       if (record.expiresAt <= now || (record.maxJoins !== undefined && record.joins >= record.maxJoins)) continue;
       if (pick-- > 0) continue;
       record.joins++;
-      if (!routes) this.#routes.set(name, (routes = new StringTable()));
       const route = this.#spareRoutes.pop() ?? { sharer, joiner };
       route.sharer = sharer;
       route.joiner = joiner;
-      routes.set(uid, route);
+      (entry.routes ??= new StringTable()).set(uid, route);
       this.#routeCount++;
       if (evict) return { ok: true, sharer, fresh: true, evicted: this.#evict(name, uid, joiner, evict) };
       return { ok: true, sharer, fresh: true };
@@ -88,19 +96,30 @@ export class InMemoryRegistry implements Registry {
   }
 
   async lookupRoute(name: ShareName, uid: JoinerUID): Promise<Route | undefined> {
-    const route = this.#routes.get(name)?.get(uid);
+    const route = this.#names.get(name)?.routes?.get(uid);
     // A copy: the registry's own object is reused once the route goes.
     return route && { sharer: route.sharer, joiner: route.joiner };
   }
 
   removeRoute(name: ShareName, uid: JoinerUID, joiner: SocketId): void {
-    const routes = this.#routes.get(name);
-    const route = routes?.get(uid);
-    if (routes === undefined || route?.joiner !== joiner) return;
-    routes.delete(uid);
+    const entry = this.#names.get(name);
+    const route = entry?.routes?.get(uid);
+    if (entry === undefined || route?.joiner !== joiner) return;
+    entry.routes!.delete(uid);
     if (this.#spareRoutes.length < SPARE_ROUTES) this.#spareRoutes.push(route);
     this.#routeCount--;
-    if (routes.size === 0) this.#routes.delete(name);
+    this.#release(name, entry);
+  }
+
+  #entry(name: ShareName): NameEntry {
+    let entry = this.#names.get(name);
+    if (!entry) this.#names.set(name, (entry = { sharers: new Map(), routes: undefined }));
+    return entry;
+  }
+
+  /** Forgets a name once it has neither sharers nor routes. */
+  #release(name: ShareName, entry: NameEntry): void {
+    if (entry.sharers.size === 0 && (entry.routes?.size ?? 0) === 0) this.#names.delete(name);
   }
 
   async counts(): Promise<RegistryCounts> {

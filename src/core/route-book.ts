@@ -14,8 +14,8 @@
  * built. Its slots hold the record itself and the hash (the key is read
  * from the record only when the hashes agree). Two records share a key only
  * for a moment (one end of a route that is going, in cluster mode, beside
- * the end of the route that replaces it): they hang off each other as a
- * chain, and a lookup picks the one the asking socket holds.
+ * the end of the route that replaces it): both stay in the table, in the
+ * same probe run, and a lookup picks the one the asking socket holds.
  * @module
  */
 import { hashPair } from './string-table.js';
@@ -43,8 +43,6 @@ export class HeldRoute {
   /** The holder of each end on this node; undefined when that end is elsewhere, or gone. */
   joinerEnd: RouteHolder | undefined = undefined;
   sharerEnd: RouteHolder | undefined = undefined;
-  /** Another record of the same (name, uid). */
-  next: HeldRoute | undefined = undefined;
   /** Neighbours in the joiner's and in the sharer's list. */
   joinerOlder: HeldRoute | undefined = undefined;
   joinerNewer: HeldRoute | undefined = undefined;
@@ -55,15 +53,14 @@ export class HeldRoute {
   constructor(
     public name: ShareName,
     public uid: JoinerUID,
-    public hash: number,
     public joiner: SocketId,
     public sharer: SocketId,
   ) {}
 }
 
-// Each slot is two elements of one array: the first record of a key (or
-// undefined) and the key's hash, so a probe reads one cache line and the
-// table is one allocation.
+// Each slot is two elements of one array: a record (or undefined) and the
+// hash of its key, so a probe reads one cache line and the table is one
+// allocation.
 const ROUTE = 0;
 const HASH = 1;
 const STRIDE = 2;
@@ -79,8 +76,8 @@ const SPARE_MAX = 4096;
 export class RouteBook {
   #slots: (HeldRoute | number | undefined)[];
   #mask: number;
-  /** Keys held (slots in use). */
-  #keys = 0;
+  /** Records held (slots in use). */
+  #size = 0;
   #uses = 0;
   readonly #spare: HeldRoute[] = [];
 
@@ -91,16 +88,12 @@ export class RouteBook {
 
   /** The route `joiner` holds as joiner under (name, uid). */
   joinerEnd(joiner: RouteHolder, name: ShareName, uid: JoinerUID): HeldRoute | undefined {
-    let route = this.#first(name, uid, hashPair(name, uid));
-    while (route !== undefined && route.joinerEnd !== joiner) route = route.next;
-    return route;
+    return this.#held(joiner, true, name, uid);
   }
 
   /** The route `sharer` holds as sharer under (name, uid). */
   sharerEnd(sharer: RouteHolder, name: ShareName, uid: JoinerUID): HeldRoute | undefined {
-    let route = this.#first(name, uid, hashPair(name, uid));
-    while (route !== undefined && route.sharerEnd !== sharer) route = route.next;
-    return route;
+    return this.#held(sharer, false, name, uid);
   }
 
   /** The route of `uid`, under whatever name, on which `sharer` relayed a launch last. */
@@ -139,11 +132,7 @@ export class RouteBook {
    * joiner's record when the joiner is a socket of this node, else on a new one.
    */
   addSharerEnd(sharer: RouteHolder, name: ShareName, uid: JoinerUID, joiner: SocketId): HeldRoute {
-    let route = this.#first(name, uid, hashPair(name, uid));
-    while (route !== undefined && !(route.sharerEnd === undefined && route.joiner === joiner && route.sharer === sharer.id)) {
-      route = route.next;
-    }
-    route ??= this.#record(name, uid, joiner, sharer.id);
+    const route = this.#joinersRecord(name, uid, joiner, sharer.id) ?? this.#record(name, uid, joiner, sharer.id);
     route.sharerEnd = sharer;
     const newest = sharer.sharerNewest;
     route.sharerOlder = newest;
@@ -213,89 +202,98 @@ export class RouteBook {
 
   /** Records held (for tests: both ends of a local route are one record). */
   get records(): number {
-    let count = 0;
-    for (let at = 0; at < this.#slots.length; at += STRIDE) {
-      for (let route = this.#slots[at + ROUTE] as HeldRoute | undefined; route !== undefined; route = route.next) count++;
-    }
-    return count;
+    return this.#size;
   }
 
-  /** A record for a new route, filed under its key (first of its chain). */
-  #record(name: ShareName, uid: JoinerUID, joiner: SocketId, sharer: SocketId): HeldRoute {
+  /** The record of (name, uid) whose joiner end (`asJoiner`) or sharer end `holder` holds. */
+  #held(holder: RouteHolder, asJoiner: boolean, name: ShareName, uid: JoinerUID): HeldRoute | undefined {
+    const slots = this.#slots;
+    const mask = this.#mask;
     const hash = hashPair(name, uid);
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const route = slots[i * STRIDE + ROUTE] as HeldRoute | undefined;
+      if (route === undefined) return undefined;
+      if (
+        slots[i * STRIDE + HASH] === hash &&
+        (asJoiner ? route.joinerEnd : route.sharerEnd) === holder &&
+        route.uid === uid &&
+        route.name === name
+      ) {
+        return route;
+      }
+    }
+  }
+
+  /** The record of a joiner here routed to `sharer` under (name, uid), if its sharer end is free. */
+  #joinersRecord(name: ShareName, uid: JoinerUID, joiner: SocketId, sharer: SocketId): HeldRoute | undefined {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    const hash = hashPair(name, uid);
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const route = slots[i * STRIDE + ROUTE] as HeldRoute | undefined;
+      if (route === undefined) return undefined;
+      if (
+        slots[i * STRIDE + HASH] === hash &&
+        route.sharerEnd === undefined &&
+        route.joiner === joiner &&
+        route.sharer === sharer &&
+        route.uid === uid &&
+        route.name === name
+      ) {
+        return route;
+      }
+    }
+  }
+
+  /** A record for a new route, in the table. */
+  #record(name: ShareName, uid: JoinerUID, joiner: SocketId, sharer: SocketId): HeldRoute {
     let route = this.#spare.pop();
     if (route === undefined) {
-      route = new HeldRoute(name, uid, hash, joiner, sharer);
+      route = new HeldRoute(name, uid, joiner, sharer);
     } else {
       route.name = name;
       route.uid = uid;
-      route.hash = hash;
       route.joiner = joiner;
       route.sharer = sharer;
       route.used = 0;
     }
-    let at = this.#slotOf(name, uid, hash) * STRIDE;
-    const first = this.#slots[at + ROUTE] as HeldRoute | undefined;
-    if (first === undefined) {
-      // At most 5/8 full, so probes stay short.
-      if ((this.#keys + 1) * 8 > (this.#mask + 1) * 5) {
-        this.#resize((this.#mask + 1) * 2);
-        at = this.#slotOf(name, uid, hash) * STRIDE;
-      }
-      this.#slots[at + HASH] = hash;
-      this.#keys++;
-    }
-    route.next = first;
-    this.#slots[at + ROUTE] = route;
+    // At most 5/8 full, so probes stay short.
+    if ((this.#size + 1) * 8 > (this.#mask + 1) * 5) this.#resize((this.#mask + 1) * 2);
+    const slots = this.#slots;
+    const mask = this.#mask;
+    const hash = hashPair(name, uid);
+    let i = hash & mask;
+    while (slots[i * STRIDE + ROUTE] !== undefined) i = (i + 1) & mask;
+    slots[i * STRIDE + ROUTE] = route;
+    slots[i * STRIDE + HASH] = hash;
+    this.#size++;
     return route;
   }
 
   /** Takes a record neither end holds out of the table, for reuse. */
   #forget(route: HeldRoute): void {
     const slots = this.#slots;
-    let hole = this.#slotOf(route.name, route.uid, route.hash);
-    const first = slots[hole * STRIDE + ROUTE] as HeldRoute | undefined;
-    if (first !== route) {
-      let before = first;
-      while (before !== undefined && before.next !== route) before = before.next;
-      if (before !== undefined) before.next = route.next;
-    } else if (route.next !== undefined) {
-      slots[hole * STRIDE + ROUTE] = route.next;
-    } else {
-      // The key goes: move back every later entry of the run that may sit in
-      // the hole (one whose home slot is not cyclically within (hole, j]), so
-      // no tombstone is left.
-      const mask = this.#mask;
-      for (let j = (hole + 1) & mask; slots[j * STRIDE + ROUTE] !== undefined; j = (j + 1) & mask) {
-        const home = (slots[j * STRIDE + HASH] as number) & mask;
-        if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-          slots[hole * STRIDE + ROUTE] = slots[j * STRIDE + ROUTE];
-          slots[hole * STRIDE + HASH] = slots[j * STRIDE + HASH];
-          hole = j;
-        }
+    const mask = this.#mask;
+    let hole = hashPair(route.name, route.uid) & mask;
+    while (slots[hole * STRIDE + ROUTE] !== route) hole = (hole + 1) & mask;
+    // Move back every later entry of the run that may sit in the hole (one
+    // whose home slot is not cyclically within (hole, j]), so no tombstone
+    // is left.
+    for (let j = (hole + 1) & mask; slots[j * STRIDE + ROUTE] !== undefined; j = (j + 1) & mask) {
+      const home = (slots[j * STRIDE + HASH] as number) & mask;
+      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
+        slots[hole * STRIDE + ROUTE] = slots[j * STRIDE + ROUTE];
+        slots[hole * STRIDE + HASH] = slots[j * STRIDE + HASH];
+        hole = j;
       }
-      slots[hole * STRIDE + ROUTE] = undefined;
-      slots[hole * STRIDE + HASH] = 0;
-      this.#keys--;
-      const capacity = mask + 1;
-      // A node that held many routes gives the memory back once it holds few.
-      if (capacity > MIN_SLOTS && this.#keys * 8 < capacity) this.#resize(capacity / 2);
     }
-    route.next = undefined;
+    slots[hole * STRIDE + ROUTE] = undefined;
+    slots[hole * STRIDE + HASH] = 0;
+    this.#size--;
+    const capacity = mask + 1;
+    // A node that held many routes gives the memory back once it holds few.
+    if (capacity > MIN_SLOTS && this.#size * 8 < capacity) this.#resize(capacity / 2);
     if (this.#spare.length < SPARE_MAX) this.#spare.push(route);
-  }
-
-  #first(name: ShareName, uid: JoinerUID, hash: number): HeldRoute | undefined {
-    return this.#slots[this.#slotOf(name, uid, hash) * STRIDE + ROUTE] as HeldRoute | undefined;
-  }
-
-  /** The slot holding the key, or else the empty slot where it would go. */
-  #slotOf(name: ShareName, uid: JoinerUID, hash: number): number {
-    const slots = this.#slots;
-    for (let i = hash & this.#mask; ; i = (i + 1) & this.#mask) {
-      const route = slots[i * STRIDE + ROUTE] as HeldRoute | undefined;
-      if (route === undefined || (slots[i * STRIDE + HASH] === hash && route.uid === uid && route.name === name)) return i;
-    }
   }
 
   #resize(capacity: number): void {
