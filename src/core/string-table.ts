@@ -1,7 +1,8 @@
 /**
  * A hash table from strings to values, for tables whose keys come and go
- * all the time: route tables, where every join adds a uid and, past the
- * route cap, another one goes.
+ * all the time: the in-memory registry's routes of a name, where every
+ * join adds a uid and, past the route cap, another one goes. The core's
+ * route book (route-book.ts) probes and hashes the same way.
  *
  * A Map never reuses the entry of a deleted key: once its entries are used
  * up it rehashes into a new backing store, a few KB for a table of 64
