@@ -21,9 +21,12 @@ const SPARE_ROUTES = 4096;
  */
 interface NameEntry {
   sharers: Map<SocketId, ShareRecord>;
-  // Routes come and go with every join: a StringTable (see string-table.ts)
-  // and reused Route objects keep that churn out of the old generation.
-  /** Created at the name's first route: many names are shared and never joined. */
+  /**
+   * Created at the name's first route: many names are shared and never
+   * joined. Routes come and go with every join: a StringTable (see
+   * string-table.ts) and reused Route objects keep that churn out of the old
+   * generation.
+   */
   routes: StringTable<Route> | undefined;
 }
 

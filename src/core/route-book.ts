@@ -18,7 +18,7 @@
  * same probe run, and a lookup picks the one the asking socket holds.
  * @module
  */
-import { hashPair } from './string-table.js';
+import { hashPair, removeSlot } from './string-table.js';
 import type { JoinerUID, ShareName, SocketId } from './types.js';
 
 /** A socket as the route book keeps its routes: two lists, no table of its own. */
@@ -107,11 +107,7 @@ export class RouteBook {
     return latest;
   }
 
-  /**
-   * Records a new route of `joiner` to `sharer` as the joiner's newest.
-   * `name`: the equal string its newest route holds, when there is one (see
-   * `heldName`).
-   */
+  /** Records a new route of `joiner` to `sharer` as the joiner's newest. */
   addJoinerEnd(joiner: RouteHolder, name: ShareName, uid: JoinerUID, sharer: SocketId): HeldRoute {
     const newest = joiner.joinerNewest;
     // A name arrives as a fresh string in every packet; a route keeping it
@@ -276,19 +272,7 @@ export class RouteBook {
     const mask = this.#mask;
     let hole = hashPair(route.name, route.uid) & mask;
     while (slots[hole * STRIDE + ROUTE] !== route) hole = (hole + 1) & mask;
-    // Move back every later entry of the run that may sit in the hole (one
-    // whose home slot is not cyclically within (hole, j]), so no tombstone
-    // is left.
-    for (let j = (hole + 1) & mask; slots[j * STRIDE + ROUTE] !== undefined; j = (j + 1) & mask) {
-      const home = (slots[j * STRIDE + HASH] as number) & mask;
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-        slots[hole * STRIDE + ROUTE] = slots[j * STRIDE + ROUTE];
-        slots[hole * STRIDE + HASH] = slots[j * STRIDE + HASH];
-        hole = j;
-      }
-    }
-    slots[hole * STRIDE + ROUTE] = undefined;
-    slots[hole * STRIDE + HASH] = 0;
+    removeSlot(slots, STRIDE, HASH, mask, hole);
     this.#size--;
     const capacity = mask + 1;
     // A node that held many routes gives the memory back once it holds few.

@@ -102,23 +102,10 @@ export class StringTable<V> {
 
   delete(key: string): boolean {
     const slots = this.#slots;
-    let hole = this.#slotOf(key, hashOf(key));
+    const hole = this.#slotOf(key, hashOf(key));
     if (slots[hole * STRIDE + KEY] === undefined) return false;
     const mask = this.#mask;
-    // Move back every later entry of the run that may sit in the hole: one
-    // whose home slot is not cyclically within (hole, j].
-    for (let j = (hole + 1) & mask; slots[j * STRIDE + KEY] !== undefined; j = (j + 1) & mask) {
-      const home = (slots[j * STRIDE + HASH] as number) & mask;
-      if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
-        slots[hole * STRIDE + KEY] = slots[j * STRIDE + KEY];
-        slots[hole * STRIDE + VALUE] = slots[j * STRIDE + VALUE];
-        slots[hole * STRIDE + HASH] = slots[j * STRIDE + HASH];
-        hole = j;
-      }
-    }
-    slots[hole * STRIDE + KEY] = undefined;
-    slots[hole * STRIDE + VALUE] = undefined;
-    slots[hole * STRIDE + HASH] = 0;
+    removeSlot(slots, STRIDE, HASH, mask, hole);
     this.#size--;
     // A table that held many (a popular sharer's routes) gives memory back once it holds few.
     const capacity = mask + 1;
@@ -145,6 +132,24 @@ export class StringTable<V> {
       if (key !== undefined) this.set(key as string, old[at + VALUE] as V);
     }
   }
+}
+
+/**
+ * Empties slot `hole` of a linear-probing table of `stride` elements per
+ * slot (the first undefined when the slot is empty, the hash at `hashAt`),
+ * moving back every later entry of the run that may sit in it (one whose
+ * home slot is not cyclically within (hole, j]), so no tombstone is left.
+ * Shared with the route book (route-book.ts).
+ */
+export function removeSlot(slots: unknown[], stride: number, hashAt: number, mask: number, hole: number): void {
+  for (let j = (hole + 1) & mask; slots[j * stride] !== undefined; j = (j + 1) & mask) {
+    const home = (slots[j * stride + hashAt] as number) & mask;
+    if (hole <= j ? home <= hole || home > j : home <= hole && home > j) {
+      for (let k = 0; k < stride; k++) slots[hole * stride + k] = slots[j * stride + k];
+      hole = j;
+    }
+  }
+  for (let k = 0; k < stride; k++) slots[hole * stride + k] = k === hashAt ? 0 : undefined;
 }
 
 function emptySlots(capacity: number): unknown[] {
