@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { ShareGranted } from '../../src/protocol/index.js';
 import type { Topology, TopologyFactory } from '../support/topology.js';
-import { collect, connect, disconnectAll, request, waitFor, type TestSocket } from '../support/util.js';
+import { collect, connect, disconnectAll, eventually, request, waitFor, type TestSocket } from '../support/util.js';
 import { expectFailure, expectSignal, handshake, send } from './probe.js';
 
 /** Nests `leaf` `depth` levels deep, alternating objects and arrays. */
@@ -260,8 +260,13 @@ export function hostileSuite(label: string, makeTopology: TopologyFactory): void
       for (const [i, [name, uid]] of pairs.entries()) {
         assert.deepEqual(await request(joiners[i]!, 'launch', name, uid, `offer-${i}`), { ok: true, joinerUID: uid });
       }
+      // A sharer answers offers it holds: in cluster mode a launch's ack can
+      // reach the test before the offer reaches the sharer's node.
+      await eventually(() => offers.length === pairs.length, 3000, 'the three offers at the sharer');
       const got = joiners.map((j) => waitFor(j, 'answerResponse'));
-      for (const [i, [name, uid]] of pairs.entries()) await request(sharer, 'answer', name, uid, `answer-${i}`);
+      for (const [i, [name, uid]] of pairs.entries()) {
+        assert.deepEqual(await request(sharer, 'answer', name, uid, `answer-${i}`), { ok: true });
+      }
       assert.deepEqual(await Promise.all(got), [['answer-0'], ['answer-1'], ['answer-2']]);
       assert.deepEqual(offers, [
         ['c', 'offer-0'],
