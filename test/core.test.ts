@@ -450,6 +450,44 @@ describe('SignalingCore on a manual clock', () => {
       assert.equal(core.localStats().sharerRoutes, 0);
     });
 
+    it('relays nothing to a socket whose detach is under way, and its joiners hear sharer-gone once', async () => {
+      // The registry forgets shares only when told: a detach waits for that
+      // before it drops the socket's routes, so they outlive the socket a while.
+      let release = (): void => {};
+      class SlowUnshareRegistry extends InMemoryRegistry {
+        override async removeShare(name: string, sharer: string): Promise<void> {
+          await new Promise<void>((resolve) => (release = resolve));
+          return super.removeShare(name, sharer);
+        }
+      }
+      const sink = new RecordingSink();
+      const core = new SignalingCore({ registry: new SlowUnshareRegistry(), delivery: new LocalDelivery(), sink, clock: new ManualClock(), limits: LIMITS });
+      for (const id of ['sharer', 'joiner']) core.attach(id);
+      await core.share('sharer', 'room', {});
+      await core.share('joiner', 'own', {});
+      await core.launch('joiner', 'room', 'u', 'offer');
+      await core.answer('sharer', 'room', 'u', 'answer');
+
+      // The joiner leaves: the sharer's answers reach nobody meanwhile.
+      const joinerGone = core.detach('joiner');
+      await core.answer('sharer', 'room', 'u', 'late answer');
+      release();
+      await joinerGone;
+      assert.deepEqual(sink.of('answerResponse').map((e) => e.message), ['answer']);
+      await rejectsWith(core.answer('sharer', 'room', 'u', 'later'), 'unknown-joiner');
+
+      // The sharer leaves: a joiner's candidates reach nobody meanwhile, and it is told once.
+      core.attach('joiner-2');
+      await core.launch('joiner-2', 'room', 'u2', 'offer-2');
+      const sharerGone = core.detach('sharer');
+      await core.launch('joiner-2', 'room', 'u2', 'candidate');
+      release();
+      await sharerGone;
+      assert.deepEqual(sink.of('launchResponse').map((e) => e.message), ['offer', 'offer-2']);
+      assert.deepEqual(sink.of('sharerGone'), [{ event: 'sharerGone', socket: 'joiner-2', name: 'room', uid: 'u2' }]);
+      assert.deepEqual(core.localStats(), { sockets: 1, shares: 0, joinerRoutes: 0, sharerRoutes: 0 });
+    });
+
     it('refuses requests from a socket it does not know with internal', async () => {
       const { core } = setup();
       await rejectsWith(core.share('ghost', 'x', {}), 'internal');

@@ -1,7 +1,10 @@
 /**
  * Delivery carries a DeliveryMessage to the core that holds the target
  * socket, on this node or another. Messages from one sender to one target
- * arrive in the order they were sent. `send` never throws.
+ * arrive in the order they were sent. A message to a socket of this very
+ * node is handed to the handler within `send`, so nothing between two
+ * sockets of one node is ever in flight: the core relies on that to hand
+ * over between them itself. `send` never throws.
  * @module
  */
 import type { DeliveryMessage, SocketId } from './types.js';

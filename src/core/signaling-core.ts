@@ -211,10 +211,8 @@ export class SignalingCore {
       this.#delivery.send(joiner, { kind: 'sharer-gone', name, uid, sharer: socketId });
     });
     this.#routes.forEachJoinerEnd(socket, (route) => {
-      const { name, uid, sharer } = route;
-      this.#routes.dropJoinerEnd(route);
-      pending.push(this.#registry.removeRoute(name, uid, socketId));
-      this.#delivery.send(sharer, { kind: 'joiner-gone', name, uid, joiner: socketId });
+      pending.push(this.#registry.removeRoute(route.name, route.uid, socketId));
+      this.#dropJoinerEnd(socket, route);
     });
     await Promise.all(pending);
   }
@@ -360,6 +358,17 @@ export class SignalingCore {
     const socket = this.#socket(socketId);
     const route = this.#sharerRoute(socket, name, uid);
     if (!route) return this.#unroutedAnswer(socket, name, uid);
+    const joiner = route.joinerEnd as LocalSocket | undefined;
+    if (joiner !== undefined) {
+      // The joiner is a socket of this node (both ends on one record): the
+      // delivery would hand the answer over within send, as done here,
+      // without a message or a lookup. A joiner that is detaching gets nothing.
+      if (!joiner.closed) {
+        this.#observer?.relayed('answer', 0);
+        this.#sink.answerResponse(joiner.id, message);
+      }
+      return undefined;
+    }
     this.#ensureReachable(route.joiner);
     const sentAt = this.#clock.now();
     this.#delivery.send(route.joiner, { kind: 'answer', name: route.name, uid, sharer: socketId, message, sentAt });
@@ -518,6 +527,17 @@ export class SignalingCore {
   }
 
   #sendLaunch(joiner: SocketId, route: HeldRoute, message: SignalMessage): void {
+    const sharer = route.sharerEnd as LocalSocket | undefined;
+    if (sharer !== undefined) {
+      // A later launch on a route whose sharer is a socket of this node
+      // (see relayAnswer): what #receive would do with it.
+      if (!sharer.closed) {
+        this.#routes.use(route);
+        this.#observer?.relayed('launch', 0);
+        this.#sink.launchResponse(sharer.id, route.uid, message);
+      }
+      return;
+    }
     this.#ensureReachable(route.sharer);
     const sentAt = this.#clock.now();
     this.#delivery.send(route.sharer, { kind: 'launch', name: route.name, uid: route.uid, joiner, message, sentAt });
@@ -530,11 +550,25 @@ export class SignalingCore {
   }
 
   #evictRoute(socket: LocalSocket, route: HeldRoute, registryDone: boolean): void {
-    const { name, uid, sharer } = route;
-    // Dropped before the sharer is told: a sharer on this node then drops
-    // the other end, and the record goes.
-    this.#routes.dropJoinerEnd(route);
+    const { name, uid } = route;
+    this.#dropJoinerEnd(socket, route);
     if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(name, uid, socket.id));
+  }
+
+  /**
+   * Drops a joiner's end of a route and tells its sharer, which forgets its
+   * own end: at once when that end is on the same record (a socket of this
+   * node, which the delivery would reach within send), else by delivery.
+   */
+  #dropJoinerEnd(socket: LocalSocket, route: HeldRoute): void {
+    if (route.sharerEnd !== undefined) {
+      this.#routes.dropSharerEnd(route);
+      this.#routes.dropJoinerEnd(route);
+      return;
+    }
+    const { name, uid, sharer } = route;
+    // The record goes with the joiner's end: read before.
+    this.#routes.dropJoinerEnd(route);
     this.#delivery.send(sharer, { kind: 'joiner-gone', name, uid, joiner: socket.id });
   }
 
