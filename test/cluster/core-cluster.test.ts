@@ -46,6 +46,7 @@ interface Node {
   core: SignalingCore;
   sink: RecordingSink;
   registry: RedisRegistry;
+  delivery: RedisDelivery;
   clients: Redis[];
   id(local: string): string;
   /** Stops without a word, as after kill -9. */
@@ -90,6 +91,7 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
       core,
       sink,
       registry,
+      delivery,
       clients: [redis, subscriber],
       id: (local) => `${socketIdPrefix(nodeId)}${local}`,
       crash() {
@@ -155,7 +157,14 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
     await a.core.share(sharer, 'cap', {});
     // maxRoutesPerSocket is 8: u0 and u1 are evicted by the launches of u8 and u9.
     for (let i = 0; i < 10; i++) await b.core.launch(joiner, 'cap', `u${i}`, `offer-${i}`);
-    await eventually(() => a.core.localStats().sharerRoutes === 8, 5000, 'the sharer forgets the evicted joiners');
+    // All ten launches at a, and so the joiner-gone each eviction sent ahead
+    // of its launch (one channel, in order): a holds 8 routes also after the
+    // first eight launches, before any eviction reached it.
+    await eventually(
+      () => a.sink.of('launchResponse').length === 10 && a.core.localStats().sharerRoutes === 8,
+      5000,
+      'the sharer forgets the evicted joiners',
+    );
     assert.equal(b.core.localStats().joinerRoutes, 8);
     assert.deepEqual((await b.core.stats()).registry, { shares: 1, routes: 8 });
     for (const uid of ['u0', 'u1']) {
@@ -269,7 +278,14 @@ describe('SignalingCore in cluster mode (in-process nodes, real Redis)', () => {
     } finally {
       await server.resume();
     }
-    await eventually(() => a.registry.state().ready && b.registry.state().ready, 5000, 'ready again');
+    // Ready as a server's /readyz means it: the registry, and the subscriber
+    // listening again (it reconnects on its own; a relay published before
+    // its SUBSCRIBE reaches nobody).
+    await eventually(
+      () => a.registry.state().ready && b.registry.state().ready && a.delivery.listening && b.delivery.listening,
+      5000,
+      'ready again',
+    );
     const redis = a.clients[0]!;
     await eventually(async () => (await redis.hlen(`${prefix}s:kept`)) === 1, 5000, 'kept restored');
     assert.equal(await redis.exists(`${prefix}s:new`), 0);
