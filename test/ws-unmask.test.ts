@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { unmaskWords } from '../src/server/ws-unmask.js';
+import { unmaskPayload, unmaskWords } from '../src/server/ws-unmask.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -51,6 +51,33 @@ describe('ws frame unmask by words', () => {
           assert.ok(backing.subarray(0, offset).every((b) => b === 0xaa), 'bytes before the buffer changed');
           assert.ok(backing.subarray(offset + bytes.length).every((b) => b === 0xaa), 'bytes after the buffer changed');
           assert.deepEqual(mask, Buffer.from(maskBytes), 'the mask changed');
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('unmasks a payload where it lies with the key before it, as the byte loop does, and a second pass restores it', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.nat(7),
+        (before, maskBytes, payload, after, offset) => {
+          // A read holding other bytes, then a frame's key and payload, then more.
+          const read = placedAt(Buffer.concat([before, maskBytes, payload, after]), offset);
+          const from = before.length + 4;
+          const to = from + payload.length;
+          const reference = Buffer.from(payload);
+          unmaskByBytes(reference, Buffer.from(maskBytes));
+          unmaskPayload(read, from, to);
+          assert.deepEqual(read.subarray(from, to), reference);
+          assert.deepEqual(read.subarray(0, from), Buffer.concat([before, maskBytes]), 'the bytes before the payload changed');
+          assert.deepEqual(read.subarray(to), Buffer.from(after), 'the bytes after the payload changed');
+          unmaskPayload(read, from, to);
+          assert.deepEqual(read.subarray(from, to), Buffer.from(payload));
         },
       ),
       { numRuns: 3000 },

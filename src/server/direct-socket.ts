@@ -165,7 +165,7 @@ export abstract class DirectSocket implements Bucket {
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
-    feedReceiver(ws);
+    feedReceiver(ws, onMessage);
   }
 
   protected abstract get host(): DirectSocketHost;

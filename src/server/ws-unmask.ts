@@ -30,8 +30,30 @@ type Unmask = (buffer: Buffer, mask: Buffer) => void;
 const WORD_UNMASK_MIN = 64;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-function unmaskBytes(buffer: Buffer, mask: Buffer, from: number, to: number): void {
-  for (let i = from; i < to; i++) buffer[i] = buffer[i]! ^ mask[i & 3]!;
+/** The key of the range being unmasked, turned so that key[i & 3] applies to byte `from + i`. */
+const key = new Uint8Array(4);
+
+/** XORs buffer[from, to) in place with `key`, by words where that pays. */
+function unmaskRange(buffer: Buffer, from: number, to: number): void {
+  const length = to - from;
+  if (length < WORD_UNMASK_MIN) {
+    for (let i = 0; i < length; i++) buffer[from + i] = buffer[from + i]! ^ key[i & 3]!;
+    return;
+  }
+  // A typed-array view must start on a multiple of its element size, so
+  // the bytes before the first 4-byte boundary go singly; the key seen by
+  // the aligned middle starts at key[head].
+  const head = (4 - ((buffer.byteOffset + from) & 3)) & 3;
+  for (let i = 0; i < head; i++) buffer[from + i] = buffer[from + i]! ^ key[i]!;
+  const m0 = key[head & 3]!;
+  const m1 = key[(head + 1) & 3]!;
+  const m2 = key[(head + 2) & 3]!;
+  const m3 = key[(head + 3) & 3]!;
+  const word = LITTLE_ENDIAN ? m0 | (m1 << 8) | (m2 << 16) | (m3 << 24) : (m0 << 24) | (m1 << 16) | (m2 << 8) | m3;
+  const words = (length - head) >>> 2;
+  const view = new Int32Array(buffer.buffer, buffer.byteOffset + from + head, words);
+  for (let i = 0; i < words; i++) view[i] = view[i]! ^ word;
+  for (let i = head + words * 4; i < length; i++) buffer[from + i] = buffer[from + i]! ^ key[i & 3]!;
 }
 
 /**
@@ -39,25 +61,24 @@ function unmaskBytes(buffer: Buffer, mask: Buffer, from: number, to: number): vo
  * `unmask` does: byte i with mask[i % 4].
  */
 export function unmaskWords(buffer: Buffer, mask: Buffer): void {
-  const length = buffer.length;
-  if (length < WORD_UNMASK_MIN) {
-    unmaskBytes(buffer, mask, 0, length);
-    return;
-  }
-  // A typed-array view must start on a multiple of its element size, so
-  // the bytes before the first 4-byte boundary go singly; the mask seen by
-  // the aligned middle starts at mask[head].
-  const head = (4 - (buffer.byteOffset & 3)) & 3;
-  unmaskBytes(buffer, mask, 0, head);
-  const m0 = mask[head & 3]!;
-  const m1 = mask[(head + 1) & 3]!;
-  const m2 = mask[(head + 2) & 3]!;
-  const m3 = mask[(head + 3) & 3]!;
-  const key = LITTLE_ENDIAN ? m0 | (m1 << 8) | (m2 << 16) | (m3 << 24) : (m0 << 24) | (m1 << 16) | (m2 << 8) | m3;
-  const words = (length - head) >>> 2;
-  const view = new Int32Array(buffer.buffer, buffer.byteOffset + head, words);
-  for (let i = 0; i < words; i++) view[i] = view[i]! ^ key;
-  unmaskBytes(buffer, mask, head + words * 4, length);
+  key[0] = mask[0]!;
+  key[1] = mask[1]!;
+  key[2] = mask[2]!;
+  key[3] = mask[3]!;
+  unmaskRange(buffer, 0, buffer.length);
+}
+
+/**
+ * Unmasks the payload of a frame where it lies, buffer[from, to), with the
+ * 4-byte key just before it (buffer[from - 4, from)), as a client frame
+ * carries it; the key is left as it is. Running it twice restores the payload.
+ */
+export function unmaskPayload(buffer: Buffer, from: number, to: number): void {
+  key[0] = buffer[from - 4]!;
+  key[1] = buffer[from - 3]!;
+  key[2] = buffer[from - 2]!;
+  key[3] = buffer[from - 1]!;
+  unmaskRange(buffer, from, to);
 }
 
 /**
