@@ -112,6 +112,10 @@ describe('relay parser', () => {
       ...['"n","u","a\tb"', '"n","u","\u001f"', '"n","u","\u0000"', '"n","u","a\nb"', '"n\tm","u","x"', '"n","u","\u007f\u2028\ud800"', '"n","u",""', '"","",""', '"n","u","x"]', '"n","u"]["x"'],
     ];
     for (const args of relayed) for (const head of ['2["launch",', '2["answer",', '23["launch",', '2["launch" ,']) check(`${head}${args}]`);
+    // Long literals of escapes, whole or cut short: decided in one pass either way.
+    for (const body of ['\\r\\n'.repeat(40_000), `${'a\\"'.repeat(30_000)}\\u00`, '\\\\'.repeat(50_000)]) {
+      for (const end of ['"', '', '\\"']) check(`2["launch","n","u","${body}${end}]`);
+    }
     // Message strings of any characters, escaped as a client escapes them or in any other valid way.
     const escapedAnyWay = fc.string({ unit: 'binary', maxLength: 30 }).map((s) => `"${[...s].map((c) => (c.length > 1 || /[\w ]/.test(c) ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)).join('')}"`);
     fc.assert(

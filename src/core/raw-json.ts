@@ -37,6 +37,3 @@ export class RawJson {
   }
 }
 
-/** The value a relayed argument stands for: unwraps a RawJson. */
-export const valueOf = (argument: unknown): unknown => (argument instanceof RawJson ? argument.value : argument);
-

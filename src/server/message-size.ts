@@ -5,6 +5,7 @@
  * message costs no more to refuse than a small one.
  * @module
  */
+import { RawJson } from '../core/raw-json.js';
 
 /** Nesting deeper than this is refused as too large. */
 const MAX_DEPTH = 32;
@@ -12,6 +13,21 @@ const MAX_DEPTH = 32;
 /** Returns true when `value` fits in `limit` bytes. */
 export function fitsIn(value: unknown, limit: number): boolean {
   return measure(value, limit, 0) <= limit;
+}
+
+/**
+ * `fitsIn` for a relayed message, which may be a RawJson: one whose text is
+ * a string literal short enough is known to fit without its value (which
+ * it may not have parsed): the string holds at most as many UTF-16 units
+ * as the literal between its quotes, each at most 3 UTF-8 bytes.
+ */
+export function messageFitsIn(message: unknown, limit: number): boolean {
+  if (message instanceof RawJson) {
+    const text = message.text;
+    if (text.charCodeAt(0) === 34 /* '"' */ && (text.length - 2) * 3 <= limit) return true;
+    return fitsIn(message.value, limit);
+  }
+  return fitsIn(message, limit);
 }
 
 function measure(value: unknown, budget: number, depth: number): number {

@@ -186,6 +186,14 @@ function relayedEventData(text: string, open: number): unknown[] | undefined {
   }
   if (data.length < 2) return undefined;
   const messageText = text.slice(at, close);
+  // A message that is one string (an SDP, as most clients send it) is
+  // checked by its shape and parsed only if something asks for its value:
+  // JSON.parse would build the decoded string, as large as the text, for
+  // nothing when the relay forwards the text.
+  if (isStringLiteral(text, at, close)) {
+    data.push(new RawJson(messageText));
+    return data;
+  }
   let value: unknown;
   try {
     value = JSON.parse(messageText);
@@ -194,6 +202,27 @@ function relayedEventData(text: string, open: number): unknown[] | undefined {
   }
   data.push(new RawJson(messageText, value));
   return data;
+}
+
+/**
+ * A JSON string literal, exactly (RFC 8259 §7), at lastIndex: runs of
+ * characters that need no escape, each run after the first behind one
+ * escape. Every step is decided by the next character (a run cannot hold a
+ * backslash or a quote), so a literal that fails costs one pass, whatever
+ * it holds; what it refuses still goes to JSON.parse.
+ */
+const STRING_LITERAL = /"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"/y;
+
+/** Whether text[from, to) is one JSON string literal, by STRING_LITERAL. */
+function isStringLiteral(text: string, from: number, to: number): boolean {
+  STRING_LITERAL.lastIndex = from;
+  try {
+    return STRING_LITERAL.test(text) && STRING_LITERAL.lastIndex === to;
+  } catch {
+    // The regexp's backtrack stack ran out (a literal of millions of
+    // escapes, longer than any frame the engine takes): JSON.parse decides.
+    return false;
+  }
 }
 
 /**

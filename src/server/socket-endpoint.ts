@@ -16,8 +16,7 @@ import type { JoinerUID, ShareName, SocketId } from '../core/types.js';
 import type { ClientEventName, SignalingErrorBody } from '../protocol/events.js';
 import { MAX_NAME_LENGTH, MAX_UID_LENGTH } from '../protocol/events.js';
 import type { Logger } from './logger.js';
-import { fitsIn } from './message-size.js';
-import { valueOf } from '../core/raw-json.js';
+import { messageFitsIn } from './message-size.js';
 import type { ServerMetrics } from './metrics.js';
 import { RateLimiter, type Bucket } from './rate-limiter.js';
 import type { SharePolicy } from '../core/share-policy.js';
@@ -312,7 +311,7 @@ export class SocketEndpoint {
         throw new SignalingError('bad-request', `expected ${usage}, got ${args.length} argument(s)`);
       }
       if (message === undefined) throw new SignalingError('bad-request', `expected ${usage}: message is missing`);
-      if (!fitsIn(valueOf(message), this.#maxMessageSize)) {
+      if (!messageFitsIn(message, this.#maxMessageSize)) {
         throw new SignalingError('too-large', `message exceeds the maximum of ${this.#maxMessageSize} bytes`);
       }
       const id = (socket.data as SocketData).coreId;
