@@ -212,7 +212,7 @@ export class SignalingCore {
     });
     this.#routes.forEachJoinerEnd(socket, (route) => {
       pending.push(this.#registry.removeRoute(route.name, route.uid, socketId));
-      this.#dropJoinerEnd(socket, route);
+      this.#leaveRoute(socket, route);
     });
     await Promise.all(pending);
   }
@@ -551,7 +551,7 @@ export class SignalingCore {
 
   #evictRoute(socket: LocalSocket, route: HeldRoute, registryDone: boolean): void {
     const { name, uid } = route;
-    this.#dropJoinerEnd(socket, route);
+    this.#leaveRoute(socket, route);
     if (!registryDone) this.#background('removeRoute', this.#registry.removeRoute(name, uid, socket.id));
   }
 
@@ -560,7 +560,7 @@ export class SignalingCore {
    * own end: at once when that end is on the same record (a socket of this
    * node, which the delivery would reach within send), else by delivery.
    */
-  #dropJoinerEnd(socket: LocalSocket, route: HeldRoute): void {
+  #leaveRoute(socket: LocalSocket, route: HeldRoute): void {
     if (route.sharerEnd !== undefined) {
       this.#routes.dropSharerEnd(route);
       this.#routes.dropJoinerEnd(route);

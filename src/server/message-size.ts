@@ -11,7 +11,7 @@ import { RawJson } from '../core/raw-json.js';
 const MAX_DEPTH = 32;
 
 /** Returns true when `value` fits in `limit` bytes. */
-export function fitsIn(value: unknown, limit: number): boolean {
+function fitsIn(value: unknown, limit: number): boolean {
   return measure(value, limit, 0) <= limit;
 }
 
