@@ -18,7 +18,10 @@
  * handshakes across nodes; written to scale.md, which RESULTS.md includes.
  * --against DIR (with --scenarios duel): sigserve as built in another
  * checkout DIR becomes one more duel rival, for an A/B comparison of two
- * versions at the same moment; the log lines give the ratios.
+ * versions at the same moment; the log lines give the ratios. With
+ * --against-cluster that build runs as a two-node cluster, beside this
+ * build's (--only sigserve,sigserve-cluster): each is dueled with this
+ * build's memory mode in the same repetition.
  * See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
@@ -60,6 +63,7 @@ const { values: flags } = parseArgs({
     'warmup-ms': { type: 'string' },
     'measure-ms': { type: 'string' },
     against: { type: 'string' },
+    'against-cluster': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -440,7 +444,7 @@ async function main(): Promise<void> {
     });
   }
 
-  const specs = [...SERVERS, ...(flags.against ? [otherBuild(resolve(flags.against))] : [])].filter((s) => !only || only.has(s.key) || s.key === 'sigserve-other');
+  const specs = [...SERVERS, ...(flags.against ? [otherBuild(resolve(flags.against), flags['against-cluster'] ?? false)] : [])].filter((s) => !only || only.has(s.key) || s.key === 'sigserve-other');
   const runs: ServerRun[] = specs.map((s) => ({ key: s.key, label: s.label, samples: {}, notes: [] }));
   for (const [i, spec] of specs.entries()) {
     const why = spec.unavailable();

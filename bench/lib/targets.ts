@@ -156,61 +156,65 @@ export const SERVERS: ServerSpec[] = [
       if (!help.includes('REDIS_URL')) return 'this build of sigserve has no REDIS_URL setting yet (cluster mode not available)';
       return undefined;
     },
-    async start(options) {
-      const redis = new RedisProcess(await freePort());
-      const nodes: ServerProcess[] = [];
-      const stop = async (): Promise<void> => {
-        await Promise.all(nodes.map((n) => n.stop()));
-        await redis.stop();
-      };
-      try {
-        await redis.ready();
-        for (const name of ['a', 'b']) {
-          const port = await freePort();
-          const env = { ...sigserveEnv(), PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redis.port}` };
-          nodes.push(new ServerProcess({ label: `sigserve node ${name}`, script: ['dist/cli.js'], env, port, nodeFlags: options.nodeFlags ?? [] }));
-        }
-        await Promise.all(nodes.map((n) => n.ready()));
-        // The log line says which mode a node really runs in; give it a moment to be read.
-        for (const node of nodes) {
-          const deadline = Date.now() + 3000;
-          while (listeningMode(node.output) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-          const mode = listeningMode(node.output);
-          if (mode === 'memory' || mode === undefined) {
-            throw new ClusterUnavailable(`${node.label} started in ${mode ?? 'an unknown'} mode despite REDIS_URL`);
-          }
-        }
-      } catch (error) {
-        await stop();
-        throw error;
-      }
-      const urls = nodes.map((n) => `http://127.0.0.1:${n.port}`);
-      return {
-        // Sharers on node a, joiners on node b: every handshake crosses nodes.
-        target: { protocol: 'seed', sharerUrl: urls[0]!, joinerUrl: urls[1]!, urls },
-        processes: nodes,
-        sidePids: [redis.pid],
-        memory: async () => sum(await Promise.all(nodes.map((n) => n.memory()))),
-        stop,
-      };
-    },
+    start: (o) => startCluster(['dist/cli.js'], o),
   },
 ];
 
+/** Two nodes of the sigserve at `script` and a real redis-server: sharers on node a, joiners on node b. */
+async function startCluster(script: string[], options: StartOptions): Promise<RunningTarget> {
+  const redis = new RedisProcess(await freePort());
+  const nodes: ServerProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis.stop();
+  };
+  try {
+    await redis.ready();
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      const env = { ...sigserveEnv(), PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redis.port}` };
+      nodes.push(new ServerProcess({ label: `sigserve node ${name}`, script, env, port, nodeFlags: options.nodeFlags ?? [] }));
+    }
+    await Promise.all(nodes.map((n) => n.ready()));
+    // The log line says which mode a node really runs in; give it a moment to be read.
+    for (const node of nodes) {
+      const deadline = Date.now() + 3000;
+      while (listeningMode(node.output) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const mode = listeningMode(node.output);
+      if (mode === 'memory' || mode === undefined) {
+        throw new ClusterUnavailable(`${node.label} started in ${mode ?? 'an unknown'} mode despite REDIS_URL`);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const urls = nodes.map((n) => `http://127.0.0.1:${n.port}`);
+  return {
+    // Sharers on node a, joiners on node b: every handshake crosses nodes.
+    target: { protocol: 'seed', sharerUrl: urls[0]!, joinerUrl: urls[1]!, urls },
+    processes: nodes,
+    sidePids: [redis.pid],
+    memory: async () => sum(await Promise.all(nodes.map((n) => n.memory()))),
+    stop,
+  };
+}
+
 /**
- * Another build of sigserve (memory mode), from the checkout at `root`
- * (built there, sharing this checkout's node_modules or its own): the duel's
- * rival for an A/B comparison of two versions at the same moment
- * (`--against DIR`). Not part of a normal run.
+ * Another build of sigserve, from the checkout at `root` (built there,
+ * sharing this checkout's node_modules or its own), in memory mode or as a
+ * two-node cluster: the duel's rival for an A/B comparison of two versions
+ * at the same moment (`--against DIR`, with `--against-cluster` for the
+ * cluster). Not part of a normal run.
  */
-export function otherBuild(root: string): ServerSpec {
+export function otherBuild(root: string, cluster: boolean): ServerSpec {
   const cli = join(root, 'dist', 'cli.js');
   return {
     key: 'sigserve-other',
-    label: `sigserve (memory) from ${root}`,
+    label: `sigserve (${cluster ? 'cluster, 2 nodes + redis' : 'memory'}) from ${root}`,
     protocol: 'seed',
     unavailable: () => (existsSync(cli) ? undefined : `${cli} is missing: build that checkout first`),
-    start: (o) => single('sigserve-other', 'seed', [cli], sigserveEnv(), o.nodeFlags),
+    start: (o) => (cluster ? startCluster([cli], o) : single('sigserve-other', 'seed', [cli], sigserveEnv(), o.nodeFlags)),
   };
 }
 
