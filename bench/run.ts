@@ -19,9 +19,9 @@
  * --against DIR (with --scenarios duel): sigserve as built in another
  * checkout DIR becomes one more duel rival, for an A/B comparison of two
  * versions at the same moment; the log lines give the ratios. With
- * --against-cluster that build runs as a two-node cluster, beside this
- * build's (--only sigserve,sigserve-cluster): each is dueled with this
- * build's memory mode in the same repetition.
+ * --against-cluster that build runs as a two-node cluster; with
+ * --duel-base sigserve-cluster (and --only sigserve-cluster) this build's
+ * cluster is the one set against it, so the two clusters share the core.
  * See bench/profile.ts to read the profiles.
  *
  * Servers run pinned to core 0, generator workers to core 1. Everything is
@@ -64,6 +64,7 @@ const { values: flags } = parseArgs({
     'measure-ms': { type: 'string' },
     against: { type: 'string' },
     'against-cluster': { type: 'boolean', default: false },
+    'duel-base': { type: 'string' },
   },
   strict: true,
 });
@@ -306,10 +307,12 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
  * Recorded on sigserve's run as `duel.<rival>.mine@N` and `duel.<rival>.theirs@N`.
  */
 async function duels(live: Live[], rep: number): Promise<void> {
-  const mine = live.find((l) => l.spec.key === 'sigserve' && !l.aborted);
+  const base = flags['duel-base'] ?? 'sigserve';
+  const mine = live.find((l) => l.spec.key === base && !l.aborted);
   if (!mine) return;
   for (const pairs of settings.pairs.filter((p) => p > 1)) {
     for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
+      if (key === base) continue;
       const rival = live.find((l) => l.spec.key === key && !l.aborted);
       if (!rival) continue;
       try {
