@@ -9,7 +9,8 @@
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --server-flags "FLAGS" (Node flags for every server
  * process alike), --server-log DIR (keep every server's output there, e.g.
- * with --server-flags=--trace-gc), --heap-snapshot DIR (snapshot every server at the
+ * with --server-flags=--trace-gc; BENCH_LOG_LEVEL=debug in the environment
+ * makes sigserve log at debug there), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
  * --quick), --warmup-ms N and --measure-ms N (the pairs and trickle windows,
  * default 8,000 and 8,000). --scenarios scale (part of the full run): a cluster of

@@ -86,7 +86,7 @@ async function single(label: string, protocol: Protocol, script: string[], env: 
   };
 }
 
-const sigserveEnv = (): Record<string, string> => ({ HOST: '127.0.0.1', LOG_LEVEL: 'info', ...RAISED_LIMITS });
+const sigserveEnv = (): Record<string, string> => ({ HOST: '127.0.0.1', LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info', ...RAISED_LIMITS });
 
 function sigserveBuilt(): string | undefined {
   return existsSync(CLI) ? undefined : 'dist/cli.js is missing: run `npm run build`';
