@@ -323,7 +323,7 @@ async function duels(live: Live[], rep: number): Promise<void> {
         add(mine.run, `duel.${key}.theirs@${pairs}`, b.cpuPer10k);
         add(mine.run, `duel.${key}.bad@${pairs}`, bad);
         log(
-          `  duel sigserve/${key} ${pairs} pairs: ${a.cpuPer10k.toFixed(3)} / ${b.cpuPer10k.toFixed(3)} CPU s/10k (${(a.cpuPer10k / b.cpuPer10k).toFixed(2)}×), ` +
+          `  duel ${base}/${key} ${pairs} pairs: ${a.cpuPer10k.toFixed(3)} / ${b.cpuPer10k.toFixed(3)} CPU s/10k (${(a.cpuPer10k / b.cpuPer10k).toFixed(2)}×), ` +
             `${a.perSecond.toFixed(0)} / ${b.perSecond.toFixed(0)} per s, bad/lost/errors ${bad}`,
         );
       } catch (error) {
