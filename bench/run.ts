@@ -255,6 +255,11 @@ function pairsWindow(l: Live, pairs: number, trickle: boolean, sidePids = l.runn
   );
 }
 
+/** One new-connections window against a running server; `worker` picks its source addresses. */
+function churnWindow(l: Live, worker: number): Promise<ChurnResult> {
+  return runJob<ChurnResult>({ kind: 'churn', target: l.running.target, durationMs: settings.churnMs, serverPids: l.serverPids, runId: runId(), worker }, settings.churnMs + 120_000);
+}
+
 /** The windows every server runs in a repetition, in this order. */
 function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
   const list: { what: string; body: (l: Live) => Promise<void> }[] = [];
@@ -285,7 +290,7 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
     list.push({
       what: 'new connections',
       body: async (l) => {
-        const r = await runJob<ChurnResult>({ kind: 'churn', target: l.running.target, durationMs: settings.churnMs, serverPids: l.serverPids, runId: runId(), worker: 50 }, settings.churnMs + 120_000);
+        const r = await churnWindow(l, 50);
         add(l.run, 'conn.rate', r.perSecond);
         add(l.run, 'conn.cpuMs', r.cpuMsPerConnection);
         add(l.run, 'conn.fail', r.failures);
@@ -300,12 +305,15 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
 /**
  * The duel scenario: sigserve and one rival at a time, both on the server
  * core (a cluster's two nodes both) and loaded at the same moment by a generator worker each, for 50 and
- * 500 pairs. On a shared VM the core's speed moved by up to 2.4× between
+ * 500 pairs, then for new connections. On a shared VM the core's speed moved by up to 2.4× between
  * windows a minute apart (the same server, the same load); two servers
  * measured at once share every slowdown, so the ratio of their CPU per
  * handshake does not depend on when it was taken. Each gets about half the
  * core, so the absolute figures are not those of the pairs windows.
- * Recorded on sigserve's run as `duel.<rival>.mine@N` and `duel.<rival>.theirs@N`.
+ * Recorded on sigserve's run as `duel.<rival>.mine@N` and `duel.<rival>.theirs@N`
+ * (CPU s per 10k handshakes), and `duel.<rival>.mine@conn`, `.theirs@conn`
+ * (CPU ms per connection) and `.rate@conn` (sigserve's connections per
+ * second over the rival's).
  */
 async function duels(live: Live[], rep: number): Promise<void> {
   const base = flags['duel-base'] ?? 'sigserve';
@@ -329,6 +337,26 @@ async function duels(live: Live[], rep: number): Promise<void> {
       } catch (error) {
         noteFailure(mine.run, mine.spec.key, rep, `duel with ${key} at ${pairs} pairs failed: ${(error as Error).message.split('\n')[0]}`);
       }
+    }
+  }
+  // New connections, the same way: the figure the sequential window finds
+  // swinging most from one minute to the next.
+  for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
+    if (key === base) continue;
+    const rival = live.find((l) => l.spec.key === key && !l.aborted);
+    if (!rival) continue;
+    try {
+      const [a, b] = await Promise.all([churnWindow(mine, 50), churnWindow(rival, 51)]);
+      add(mine.run, `duel.${key}.mine@conn`, a.cpuMsPerConnection);
+      add(mine.run, `duel.${key}.theirs@conn`, b.cpuMsPerConnection);
+      add(mine.run, `duel.${key}.rate@conn`, a.perSecond / b.perSecond);
+      add(mine.run, `duel.${key}.bad@conn`, a.failures + b.failures);
+      log(
+        `  duel ${base}/${key} new connections: ${a.cpuMsPerConnection.toFixed(3)} / ${b.cpuMsPerConnection.toFixed(3)} CPU ms each ` +
+          `(${(a.cpuMsPerConnection / b.cpuMsPerConnection).toFixed(2)}×), ${a.perSecond.toFixed(0)} / ${b.perSecond.toFixed(0)} per s, failures ${a.failures + b.failures}`,
+      );
+    } catch (error) {
+      noteFailure(mine.run, mine.spec.key, rep, `new-connections duel with ${key} failed: ${(error as Error).message.split('\n')[0]}`);
     }
   }
 }

@@ -95,18 +95,18 @@ function perRepetition(run: ServerRun, base: ServerRun | undefined, metric: stri
  * sigserve's CPU per handshake over a rival's in each duel, in repetition
  * order; `inverted`, the rival's over sigserve's (cluster mode's cost).
  */
-function duelRatios(run: ServerRun, rival: string, pairs: number, inverted = false): number[] {
+function duelRatios(run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): number[] {
   const a = run.samples[`duel.${rival}.mine@${pairs}`] ?? [];
   const b = run.samples[`duel.${rival}.theirs@${pairs}`] ?? [];
   return a.length === b.length ? a.map((v, i) => (inverted ? b[i]! / v : v / b[i]!)) : [];
 }
 
-const duelRatio = (run: ServerRun, rival: string, pairs: number, inverted = false): string => {
+const duelRatio = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string => {
   const r = median(duelRatios(run, rival, pairs, inverted));
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
 };
 
-const duelEach = (run: ServerRun, rival: string, pairs: number, inverted = false): string =>
+const duelEach = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string =>
   duelRatios(run, rival, pairs, inverted)
     .map((r) => `${r.toFixed(2)}×`)
     .join(', ') || '–';
@@ -170,6 +170,15 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     for (const p of targetPairs) rows.push([`p99 latency, ${p} pairs`, `${ratio(med(mem, `p99@${p}`), med(peer, `p99@${p}`))} peerjs`, perRepetition(mem, peer, `p99@${p}`), '≤ 1× peerjs']);
     rows.push([`idle memory per connection at ${fmt(info.idle)} (RSS / heap)`, `${ratio(med(mem, 'idle.rss'), med(peer, 'idle.rss'))} / ${ratio(med(mem, 'idle.heap'), med(peer, 'idle.heap'))} peerjs`, perRepetition(mem, peer, 'idle.rss'), '≤ 1× peerjs']);
     rows.push(['new connections per second', `${ratio(med(mem, 'conn.rate'), med(peer, 'conn.rate'))} peerjs`, perRepetition(mem, peer, 'conn.rate'), '≥ 1× peerjs']);
+    const rates = mem.samples['duel.peerjs.rate@conn'] ?? [];
+    if (rates.length) {
+      rows.push([
+        'new connections per second, measured at the same moment (duel)',
+        `${median(rates).toFixed(2)}× peerjs (median of repetitions; CPU per connection ${duelRatio(mem, 'peerjs', 'conn')})`,
+        rates.map((r) => `${r.toFixed(2)}×`).join(', '),
+        '≥ 1× peerjs',
+      ]);
+    }
     if (cluster) {
       for (const p of targetPairs) {
         rows.push([`cluster CPU per handshake (both nodes), ${p} pairs`, `${ratio(med(cluster, `cpu@${p}`), med(mem, `cpu@${p}`))} memory mode`, perRepetition(cluster, mem, `cpu@${p}`), '≤ 2× memory mode']);
@@ -224,6 +233,22 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       }
     }
     lines.push(table(['against', 'sigserve CPU s / 10k', 'other CPU s / 10k', 'ratio', 'each repetition', 'bad / lost / errors'], rows), '');
+    const connRows: string[][] = [];
+    for (const rival of DUEL_RIVALS) {
+      const a = mem.samples[`duel.${rival}.mine@conn`] ?? [];
+      if (!a.length) continue;
+      const rates = mem.samples[`duel.${rival}.rate@conn`] ?? [];
+      const failed = (mem.samples[`duel.${rival}.bad@conn`] ?? []).reduce((x, y) => x + y, 0);
+      connRows.push([rival, fmt(median(a)), fmt(median(mem.samples[`duel.${rival}.theirs@conn`] ?? [])), duelRatio(mem, rival, 'conn'), duelEach(mem, rival, 'conn'), `${median(rates).toFixed(2)}×`, String(failed)]);
+    }
+    if (connRows.length) {
+      lines.push(
+        'New connections, the same way: each server opened, accepted at protocol level and closed connections from a generator worker of its own (32 at a time) over the same window.',
+        '',
+        table(['against', 'sigserve CPU ms / connection', 'other CPU ms / connection', 'ratio', 'each repetition', 'connections per second, sigserve / other', 'failed connections'], connRows),
+        '',
+      );
+    }
   }
 
   lines.push('## Throughput (handshakes per second)', '', '† the generator used ≥ 90 % of its core: the figure is a floor for this server, not its ceiling.', '');
