@@ -13,6 +13,7 @@
  */
 // Before anything loads ws: its receiver keeps the unmask it finds then.
 import './ws-unmask.js';
+import './quiet-ends.js';
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
