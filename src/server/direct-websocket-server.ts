@@ -217,11 +217,14 @@ export class DirectWebSocketServer implements DirectSocketHost {
     this.#admission.allowRequest(req, (reason, allowed) => {
       if (!allowed) return refuseUpgrade(socket, reason ?? 'Forbidden');
       if (this.#closing) return void socket.destroy();
+      // The 101 response and the open packet leave in one write.
+      socket.cork();
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         socket.removeListener('error', destroyOnError);
         this.#opened(ws as CarrierWebSocket, req, query.get('token') ?? undefined);
         forgetPeerAddress(socket);
       });
+      socket.uncork();
     });
   }
 
