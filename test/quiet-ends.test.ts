@@ -81,8 +81,8 @@ describe('quiet ends', () => {
   });
 
   const kinds: [string, () => Promise<Stream>, (s: Stream, ...args: unknown[]) => unknown][] = [
-    ['net.Socket', async () => (await tcpPair(tcp)) as unknown as Stream, (s, ...args) => Duplex.prototype.end.apply(s, args as [])],
-    ['ws Receiver', async () => new Receiver({ isServer: true }), (s, ...args) => Writable.prototype.end.apply(s, args as [])],
+    ['net.Socket', async () => (await tcpPair(tcp)) as unknown as Stream, (s, ...args) => (Duplex.prototype.end as (...a: unknown[]) => unknown).apply(s, args)],
+    ['ws Receiver', async () => new Receiver({ isServer: true }), (s, ...args) => (Writable.prototype.end as (...a: unknown[]) => unknown).apply(s, args)],
   ];
 
   for (const [kind, make, nodeEnd] of kinds) {
