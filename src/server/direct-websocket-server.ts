@@ -217,7 +217,8 @@ export class DirectWebSocketServer implements DirectSocketHost {
     this.#admission.allowRequest(req, (reason, allowed) => {
       if (!allowed) return refuseUpgrade(socket, reason ?? 'Forbidden');
       if (this.#closing) return void socket.destroy();
-      // The 101 response and the open packet leave in one write.
+      // The 101 response and the open packet leave in one write: a syscall,
+      // and a wakeup of the client, fewer per connection (RESULTS phase 14).
       socket.cork();
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         socket.removeListener('error', destroyOnError);
