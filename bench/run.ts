@@ -315,15 +315,24 @@ function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
  * (CPU ms per connection) and `.rate@conn` (sigserve's connections per
  * second over the rival's).
  */
+/**
+ * The rivals `base` duels, in order (`--against` adds the other build),
+ * each looked up when its turn comes: one that died since is skipped.
+ */
+function* duelRivals(live: Live[], base: string): Generator<[key: string, rival: Live]> {
+  for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
+    if (key === base) continue;
+    const rival = live.find((l) => l.spec.key === key && !l.aborted);
+    if (rival) yield [key, rival];
+  }
+}
+
 async function duels(live: Live[], rep: number): Promise<void> {
   const base = flags['duel-base'] ?? 'sigserve';
   const mine = live.find((l) => l.spec.key === base && !l.aborted);
   if (!mine) return;
   for (const pairs of settings.pairs.filter((p) => p > 1)) {
-    for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
-      if (key === base) continue;
-      const rival = live.find((l) => l.spec.key === key && !l.aborted);
-      if (!rival) continue;
+    for (const [key, rival] of duelRivals(live, base)) {
       try {
         const [a, b] = await Promise.all([pairsWindow(mine, pairs, false, []), pairsWindow(rival, pairs, false, [])]);
         const bad = a.badPayloads + b.badPayloads + a.lost + b.lost + a.serverErrors + b.serverErrors;
@@ -341,10 +350,7 @@ async function duels(live: Live[], rep: number): Promise<void> {
   }
   // New connections, the same way: the figure the sequential window finds
   // swinging most from one minute to the next.
-  for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
-    if (key === base) continue;
-    const rival = live.find((l) => l.spec.key === key && !l.aborted);
-    if (!rival) continue;
+  for (const [key, rival] of duelRivals(live, base)) {
     try {
       const [a, b] = await Promise.all([churnWindow(mine, 50), churnWindow(rival, 51)]);
       add(mine.run, `duel.${key}.mine@conn`, a.cpuMsPerConnection);

@@ -101,15 +101,14 @@ function duelRatios(run: ServerRun, rival: string, pairs: number | 'conn', inver
   return a.length === b.length ? a.map((v, i) => (inverted ? b[i]! / v : v / b[i]!)) : [];
 }
 
-const duelRatio = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string => {
-  const r = median(duelRatios(run, rival, pairs, inverted));
-  return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
-};
+/** A ratio already divided, as the tables print it. */
+const times = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–');
+/** Ratios of each repetition, in order. */
+const timesEach = (ratios: number[]): string => ratios.map(times).join(', ') || '–';
 
-const duelEach = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string =>
-  duelRatios(run, rival, pairs, inverted)
-    .map((r) => `${r.toFixed(2)}×`)
-    .join(', ') || '–';
+const duelRatio = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string => times(median(duelRatios(run, rival, pairs, inverted)));
+
+const duelEach = (run: ServerRun, rival: string, pairs: number | 'conn', inverted = false): string => timesEach(duelRatios(run, rival, pairs, inverted));
 
 /** Throughput cell, marked when the generator, not the server, was the limit. */
 function tputCell(run: ServerRun, p: number | 'trickle'): string {
@@ -174,8 +173,8 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
     if (rates.length) {
       rows.push([
         'new connections per second, measured at the same moment (duel)',
-        `${median(rates).toFixed(2)}× peerjs (median of repetitions; CPU per connection ${duelRatio(mem, 'peerjs', 'conn')})`,
-        rates.map((r) => `${r.toFixed(2)}×`).join(', '),
+        `${times(median(rates))} peerjs (median of repetitions; CPU per connection ${duelRatio(mem, 'peerjs', 'conn')})`,
+        timesEach(rates),
         '≥ 1× peerjs',
       ]);
     }
@@ -239,7 +238,7 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       if (!a.length) continue;
       const rates = mem.samples[`duel.${rival}.rate@conn`] ?? [];
       const failed = (mem.samples[`duel.${rival}.bad@conn`] ?? []).reduce((x, y) => x + y, 0);
-      connRows.push([rival, fmt(median(a)), fmt(median(mem.samples[`duel.${rival}.theirs@conn`] ?? [])), duelRatio(mem, rival, 'conn'), duelEach(mem, rival, 'conn'), `${median(rates).toFixed(2)}×`, String(failed)]);
+      connRows.push([rival, fmt(median(a)), fmt(median(mem.samples[`duel.${rival}.theirs@conn`] ?? [])), duelRatio(mem, rival, 'conn'), duelEach(mem, rival, 'conn'), times(median(rates)), String(failed)]);
     }
     if (connRows.length) {
       lines.push(
