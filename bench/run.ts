@@ -8,7 +8,8 @@
  * --pairs 1,50,500, --scenarios pairs,trickle,churn,duel,idle (for profiling one
  * thing at a time), --out DIR (default bench/), --cpu-prof DIR (profile
  * every server process), --server-flags "FLAGS" (Node flags for every server
- * process alike), --server-log DIR (keep every server's output there, e.g.
+ * process alike), --generator-flags "FLAGS" (Node flags for every generator
+ * worker, e.g. to profile the generator), --server-log DIR (keep every server's output there, e.g.
  * with --server-flags=--trace-gc; BENCH_LOG_LEVEL=debug in the environment
  * makes sigserve log at debug there), --heap-snapshot DIR (snapshot every server at the
  * idle point), --idle N (idle connections, default 10,000; 2,000 with
@@ -17,6 +18,8 @@
  * --scale-nodes N sigserve nodes (default 6) behind Redis holds
  * --scale-total N idle connections (default 100,000) while pairs relay
  * handshakes across nodes; written to scale.md, which RESULTS.md includes.
+ * --slices N: the pairs and trickle windows are measured in N slices taken
+ * turn about by the servers (default 8, 4 with --quick; 1: one window each).
  * --against DIR (with --scenarios duel): sigserve as built in another
  * checkout DIR becomes one more duel rival, for an A/B comparison of two
  * versions at the same moment; the log lines give the ratios. With
@@ -58,6 +61,8 @@ const { values: flags } = parseArgs({
     'heap-snapshot': { type: 'string' },
     'server-flags': { type: 'string' },
     'server-log': { type: 'string' },
+    'generator-flags': { type: 'string' },
+    slices: { type: 'string' },
     idle: { type: 'string' },
     'scale-total': { type: 'string' },
     'scale-nodes': { type: 'string' },
@@ -79,6 +84,10 @@ const settings = {
   // code once per batch, not per message, and with 3 s V8 still optimized it in the window.
   warmupMs: Number(flags['warmup-ms'] ?? (quick ? 1000 : 8000)),
   measureMs: Number(flags['measure-ms'] ?? (quick ? 2500 : 8000)),
+  // The sequential pairs and trickle windows are measured in this many slices, taken turn about by the servers.
+  slices: Math.max(1, Number(flags.slices ?? (quick ? 4 : 8))),
+  // Before each slice after a server's first, its pairs loop this long unmeasured again.
+  rewarmMs: 500,
   churnMs: quick ? 2000 : 6000,
   idle: flags.idle ? Number(flags.idle) : quick ? 2000 : 10000,
   // Per server process: near what one process can hold under a 20,000-descriptor limit.
@@ -98,6 +107,8 @@ const nodeFlags = [
   // Extra Node flags for every server process alike, e.g. --server-flags=--max-semi-space-size=64 (NODE_OPTIONS does not reach them).
   ...(flags['server-flags'] ? flags['server-flags'].split(' ').filter(Boolean) : []),
 ];
+// Extra Node flags for the generator workers, e.g. --generator-flags='--cpu-prof --cpu-prof-dir=DIR'.
+const generatorFlags = flags['generator-flags'] ? flags['generator-flags'].split(' ').filter(Boolean) : [];
 const snapshotDir = flags['heap-snapshot'] ? resolve(flags['heap-snapshot']) : undefined;
 if (flags['server-log']) {
   mkdirSync(resolve(flags['server-log']), { recursive: true });
@@ -117,7 +128,7 @@ class Worker {
   constructor() {
     const env = { ...process.env };
     delete env['NODE_OPTIONS'];
-    this.child = track(spawn('taskset', ['-c', GENERATOR_CPU, process.execPath, '--import', 'tsx', WORKER], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.child = track(spawn('taskset', ['-c', GENERATOR_CPU, process.execPath, ...generatorFlags, '--import', 'tsx', WORKER], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     this.child.on('message', (reply: WorkerReply) => this.#push(reply));
     this.child.on('exit', (code) => this.#push({ type: 'error', message: `worker exited (${code})` }));
     this.child.on('error', (error) => this.#push({ type: 'error', message: error.message }));
@@ -153,13 +164,29 @@ class Worker {
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+
+  /** Resolves when the worker has exited, or after `ms`. */
+  exited(ms: number): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 }
 
 async function runJob<T>(job: WorkerJob, limitMs: number): Promise<T> {
   const worker = new Worker();
   try {
     worker.send({ type: 'run', job, limitMs });
-    return (await worker.expect('result')).result as T;
+    const { result } = await worker.expect('result');
+    // A worker exits by itself once it has replied; a moment for that lets
+    // --generator-flags=--cpu-prof write its profile.
+    await worker.exited(generatorFlags.length > 0 ? 10_000 : 0);
+    return result as T;
   } finally {
     worker.kill();
   }
@@ -260,42 +287,126 @@ function churnWindow(l: Live, worker: number): Promise<ChurnResult> {
   return runJob<ChurnResult>({ kind: 'churn', target: l.running.target, durationMs: settings.churnMs, serverPids: l.serverPids, runId: runId(), worker }, settings.churnMs + 120_000);
 }
 
-/** The windows every server runs in a repetition, in this order. */
-function windows(): { what: string; body: (l: Live) => Promise<void> }[] {
-  const list: { what: string; body: (l: Live) => Promise<void> }[] = [];
+/**
+ * A sequential pairs (or trickle) window for every live server, in slices
+ * taken turn about: each server's pairs connect first; then, round after
+ * round, one server at a time loops handshakes for a slice (its first slice
+ * after the full warm-up, later ones after a short re-warm) while the
+ * others' pairs wait, and the slices add up to one measured window per
+ * server. Each server still has the server core to itself while it is
+ * measured, but its figures and its rivals' are taken in the same minutes,
+ * interleaved second by second: on this VM the same server's CPU per
+ * handshake moved by up to 2.4× between back-to-back windows a minute
+ * apart. The order rotates each round. `--slices 1` gives one window per
+ * server, back to back, as before.
+ */
+async function slicedWindow(live: Live[], pairs: number, trickle: boolean, rep: number, what: string): Promise<Map<Live, PairsResult>> {
+  const loads: { l: Live; worker: Worker; failed: boolean }[] = [];
+  const results = new Map<Live, PairsResult>();
+  const sliceMs = settings.measureMs / settings.slices;
+  const limitMs = live.length * (settings.warmupMs + settings.measureMs + settings.slices * (settings.rewarmMs + 10_000)) + 120_000;
+  const fail = (entry: { l: Live; failed: boolean }, error: unknown): void => {
+    entry.failed = true;
+    noteFailure(entry.l.run, entry.l.spec.key, rep, `${what} failed: ${(error as Error).message.split('\n')[0]}`);
+  };
+  try {
+    for (const l of live) {
+      if (l.aborted) continue;
+      const entry = { l, worker: new Worker(), failed: false };
+      loads.push(entry);
+      const { target, sidePids } = l.running;
+      const job = { kind: 'sliced' as const, target, pairs, warmupMs: settings.warmupMs, measureMs: settings.measureMs, trickle, serverPids: l.serverPids, sidePids, runId: runId() };
+      try {
+        entry.worker.send({ type: 'run', job, limitMs });
+        await entry.worker.expect('opened');
+      } catch (error) {
+        fail(entry, error);
+      }
+    }
+    for (let round = 0; round < settings.slices; round++) {
+      for (let k = 0; k < loads.length; k++) {
+        const entry = loads[(k + round) % loads.length]!;
+        if (entry.failed || entry.l.aborted) continue;
+        try {
+          entry.worker.send({ type: 'slice', warmMs: round === 0 ? settings.warmupMs : settings.rewarmMs, measureMs: sliceMs });
+          await entry.worker.expect('sliced');
+        } catch (error) {
+          fail(entry, error);
+        }
+        checkAlive(entry.l, rep, what);
+      }
+    }
+    for (const entry of loads) {
+      if (entry.failed || entry.l.aborted) continue;
+      try {
+        entry.worker.send({ type: 'close' });
+        results.set(entry.l, (await entry.worker.expect('result')).result as PairsResult);
+      } catch (error) {
+        fail(entry, error);
+      }
+    }
+  } finally {
+    for (const entry of loads) entry.worker.kill();
+  }
+  return results;
+}
+
+/** Marks `l` aborted, with the reason, when one of its processes has exited. */
+function checkAlive(l: Live, rep: number, what: string): void {
+  const dead = l.running.processes.find((p) => !p.alive);
+  if (!dead || l.aborted) return;
+  l.aborted = true;
+  failed(l.spec, l.run, rep, new Error(`${dead.label} exited during ${what}:\n${dead.output.slice(-2000)}`));
+}
+
+const pairsLine = (key: string, what: string, r: PairsResult): string =>
+  `  ${key} ${what}: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
+  `gen ${r.generatorLoad.toFixed(2)}, waits ${r.serverWait.toFixed(2)}/${r.generatorWait.toFixed(2)}, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`;
+
+/** The windows of a repetition, in this order; each runs for every live server. */
+function windows(): { what: string; body: (live: Live[], rep: number) => Promise<void> }[] {
+  const list: { what: string; body: (live: Live[], rep: number) => Promise<void> }[] = [];
   for (const pairs of scenarios.has('pairs') ? settings.pairs : []) {
+    const what = `${pairs} pairs`;
     list.push({
-      what: `${pairs} pairs`,
-      body: async (l) => {
-        const r = await pairsWindow(l, pairs, false);
-        recordPairs(l.run, '', `@${pairs}`, r);
-        log(
-          `  ${l.spec.key} ${pairs} pairs: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
-            `gen ${r.generatorLoad.toFixed(2)}, waits ${r.serverWait.toFixed(2)}/${r.generatorWait.toFixed(2)}, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`,
-        );
+      what,
+      body: async (live, rep) => {
+        for (const [l, r] of await slicedWindow(live, pairs, false, rep, what)) {
+          recordPairs(l.run, '', `@${pairs}`, r);
+          log(pairsLine(l.spec.key, what, r));
+        }
       },
     });
   }
   if (scenarios.has('trickle')) {
     list.push({
       what: 'trickle ICE',
-      body: async (l) => {
-        const r = await pairsWindow(l, settings.tricklePairs, true);
-        recordPairs(l.run, 'trickle', '', r);
-        log(`  ${l.spec.key} trickle: ${r.perSecond.toFixed(0)}/s, ${r.cpuPer10k.toFixed(3)} CPU s/10k, bad ${r.badPayloads}, errors ${r.serverErrors}, lost ${r.lost}`);
+      body: async (live, rep) => {
+        for (const [l, r] of await slicedWindow(live, settings.tricklePairs, true, rep, 'trickle ICE')) {
+          recordPairs(l.run, 'trickle', '', r);
+          log(pairsLine(l.spec.key, 'trickle', r));
+        }
       },
     });
   }
   if (scenarios.has('churn')) {
     list.push({
       what: 'new connections',
-      body: async (l) => {
-        const r = await churnWindow(l, 50);
-        add(l.run, 'conn.rate', r.perSecond);
-        add(l.run, 'conn.cpuMs', r.cpuMsPerConnection);
-        add(l.run, 'conn.fail', r.failures);
-        add(l.run, 'conn.gen', r.generatorLoad);
-        log(`  ${l.spec.key} new connections: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerConnection.toFixed(3)} CPU ms each, failures ${r.failures}`);
+      body: async (live, rep) => {
+        for (const l of live) {
+          if (l.aborted) continue;
+          try {
+            const r = await churnWindow(l, 50);
+            add(l.run, 'conn.rate', r.perSecond);
+            add(l.run, 'conn.cpuMs', r.cpuMsPerConnection);
+            add(l.run, 'conn.fail', r.failures);
+            add(l.run, 'conn.gen', r.generatorLoad);
+            log(`  ${l.spec.key} new connections: ${r.perSecond.toFixed(0)}/s, ${r.cpuMsPerConnection.toFixed(3)} CPU ms each, failures ${r.failures}`);
+          } catch (error) {
+            noteFailure(l.run, l.spec.key, rep, `new connections failed: ${(error as Error).message.split('\n')[0]}`);
+          }
+          checkAlive(l, rep, 'new connections');
+        }
       },
     });
   }
@@ -413,19 +524,8 @@ async function repetition(order: number[], specs: ServerSpec[], runs: ServerRun[
       }
     }
     for (const window of list) {
-      for (const l of live) {
-        if (l.aborted) continue;
-        try {
-          await window.body(l);
-        } catch (error) {
-          noteFailure(l.run, l.spec.key, rep, `${window.what} failed: ${(error as Error).message.split('\n')[0]}`);
-        }
-        const dead = l.running.processes.find((p) => !p.alive);
-        if (dead) {
-          l.aborted = true;
-          failed(l.spec, l.run, rep, new Error(`${dead.label} exited during ${window.what}:\n${dead.output.slice(-2000)}`));
-        }
-      }
+      await window.body(live, rep);
+      for (const l of live) checkAlive(l, rep, window.what);
     }
     if (scenarios.has('duel')) await duels(live, rep);
   } finally {
@@ -500,6 +600,8 @@ async function main(): Promise<void> {
     tricklePairs: settings.tricklePairs,
     warmupMs: settings.warmupMs,
     measureMs: settings.measureMs,
+    slices: settings.slices,
+    rewarmMs: settings.rewarmMs,
     churnMs: settings.churnMs,
     idle: settings.idle,
     idleMax: settings.idleMax,

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openIdle, runChurn, runPairs } from '../bench/lib/generator.js';
+import { openIdle, PairsLoad, runChurn, runPairs } from '../bench/lib/generator.js';
 import { SERVERS, type RunningTarget } from '../bench/lib/targets.js';
 
 describe('benchmark harness against sigserve (memory mode)', () => {
@@ -54,6 +54,42 @@ describe('benchmark harness against sigserve (memory mode)', () => {
     assert.equal(result.badPayloads, 0);
     assert.equal(result.serverErrors, 0);
     assert.equal(result.lost, 0);
+  });
+
+  it('measures a load in slices that add up, relaying nothing while it waits between them', async () => {
+    const relayed = async (): Promise<number> => {
+      const text = await (await fetch(`${server.target.sharerUrl}/metrics`)).text();
+      let sum = 0;
+      for (const line of text.split('\n')) if (line.startsWith('sigserve_relayed_total')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      return sum;
+    };
+    const load = await PairsLoad.open({
+      target: server.target,
+      pairs: 2,
+      warmupMs: 200,
+      measureMs: 400,
+      trickle: false,
+      serverPids: server.processes.map((p) => p.pid),
+      runId: 'test-sliced',
+    });
+    try {
+      await load.measure(200, 400);
+      const first = load.result();
+      assert.ok(first.handshakes > 0, 'no handshake completed in the first slice');
+      const paused = await relayed();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await relayed(), paused, 'the server relayed while the load waited between slices');
+      await load.measure(100, 400);
+      const both = load.result();
+      assert.ok(both.handshakes > first.handshakes, 'the second slice added no handshakes');
+      assert.ok(both.seconds >= 0.75 && both.seconds < 2, `measured ${both.seconds} s, not the two slices' 0.8 s`);
+      assert.ok(both.serverCpuSeconds > first.serverCpuSeconds);
+      assert.equal(both.badPayloads, 0);
+      assert.equal(both.serverErrors, 0);
+      assert.equal(both.lost, 0);
+    } finally {
+      await load.close();
+    }
   });
 
   it('opens idle connections from spread source addresses and reads the server memory', async () => {

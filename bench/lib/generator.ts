@@ -133,143 +133,188 @@ async function closeAll(conns: SignalConn[], timeoutMs = 5000): Promise<void> {
   await Promise.race([Promise.all(conns.map((c) => c.closed)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
 }
 
-/** The throughput / latency / CPU scenario. */
-export async function runPairs(job: PairsJob): Promise<PairsResult> {
-  const { target, trickle } = job;
-  const worker = job.worker ?? 0;
-  const need = 1 + (trickle ? TRICKLE_CANDIDATES : 0);
-  let running = true;
-  let measuring = false;
-  let handshakes = 0;
-  let badPayloads = 0;
-  let serverErrors = 0;
-  const latencies: number[] = [];
+/**
+ * N pairs looping handshakes against one server, which can be paused and
+ * resumed: `measure` runs the loop for a while and adds what the window
+ * saw to the totals `result` reports, so one load can be measured in one
+ * window (runPairs) or in slices taken turn about with other servers'
+ * loads (the orchestrator's sequential windows).
+ */
+export class PairsLoad {
+  readonly #job: PairsJob;
+  readonly #pairs: Pair[];
+  readonly #opened: SignalConn[];
+  readonly #connectMs: number;
+  #running = false;
+  #measuring = false;
+  #handshakes = 0;
+  #badPayloads = 0;
+  #serverErrors = 0;
+  readonly #latencies: number[] = [];
+  #seconds = 0;
+  #serverCpu = 0;
+  #sideCpu = 0;
+  #genCpu = 0;
+  #serverWait = 0;
+  #generatorWait = 0;
+  #lost = 0;
 
-  const connectStart = performance.now();
-  const opened = await openMany(job.pairs * 2, 64, (i) => {
-    const pair = i >> 1;
-    const role = i & 1 ? 'j' : 's';
-    return connect(target.protocol, {
-      url: role === 's' ? target.sharerUrl : target.joinerUrl,
-      id: `${job.runId}-${role}${pair}`,
-      localAddress: sourceAddress(worker, i),
-    });
-  });
-  const pairs: Pair[] = [];
-  for (let index = 0; index < job.pairs; index++) {
-    const sharer = opened[index * 2]!;
-    const joiner = opened[index * 2 + 1]!;
-    const address = `${job.runId}-s${index}`;
-    await sharer.register(address);
-    pairs.push({
-      index,
-      sharer,
-      joiner,
-      address,
-      payloads: pairPayloads(index),
-      hid: '',
-      seq: 0,
-      startedAt: 0,
-      sharerGot: 0,
-      joinerGot: 0,
-      busy: false,
-    });
+  private constructor(job: PairsJob, opened: SignalConn[], pairs: Pair[], connectMs: number) {
+    this.#job = job;
+    this.#opened = opened;
+    this.#pairs = pairs;
+    this.#connectMs = connectMs;
+    const need = 1 + (job.trickle ? TRICKLE_CANDIDATES : 0);
+    const settle = (pair: Pair): void => {
+      if (pair.sharerGot < need || pair.joinerGot < need) return;
+      if (this.#measuring) {
+        this.#handshakes++;
+        this.#latencies.push(performance.now() - pair.startedAt);
+      }
+      pair.busy = false;
+      if (this.#running) this.#start(pair);
+    };
+    for (const pair of pairs) {
+      const { payloads } = pair;
+      pair.sharer.onMessage = (hid, from, data) => {
+        if (hid !== pair.hid || !pair.busy) {
+          this.#badPayloads++;
+          return;
+        }
+        const k = pair.sharerGot++;
+        if (data !== (k === 0 ? payloads.offer : payloads.joinerCandidates[k - 1])) this.#badPayloads++;
+        if (k === 0) {
+          pair.sharer.toJoiner(from, hid, 'answer', payloads.answer);
+          if (job.trickle) for (const c of payloads.sharerCandidates) pair.sharer.toJoiner(from, hid, 'candidate', c);
+        }
+        settle(pair);
+      };
+      pair.joiner.onMessage = (hid, _from, data) => {
+        if ((hid !== undefined && hid !== pair.hid) || !pair.busy) {
+          this.#badPayloads++;
+          return;
+        }
+        const k = pair.joinerGot++;
+        if (data !== (k === 0 ? payloads.answer : payloads.sharerCandidates[k - 1])) this.#badPayloads++;
+        settle(pair);
+      };
+      pair.sharer.onError = pair.joiner.onError = () => {
+        this.#serverErrors++;
+      };
+    }
   }
-  const connectMs = performance.now() - connectStart;
 
-  const start = (pair: Pair): void => {
+  /** Connects the pairs and shares each sharer's address; nothing loops yet. */
+  static async open(job: PairsJob): Promise<PairsLoad> {
+    const { target } = job;
+    const worker = job.worker ?? 0;
+    const connectStart = performance.now();
+    const opened = await openMany(job.pairs * 2, 64, (i) => {
+      const pair = i >> 1;
+      const role = i & 1 ? 'j' : 's';
+      return connect(target.protocol, {
+        url: role === 's' ? target.sharerUrl : target.joinerUrl,
+        id: `${job.runId}-${role}${pair}`,
+        localAddress: sourceAddress(worker, i),
+      });
+    });
+    const pairs: Pair[] = [];
+    for (let index = 0; index < job.pairs; index++) {
+      const sharer = opened[index * 2]!;
+      const joiner = opened[index * 2 + 1]!;
+      const address = `${job.runId}-s${index}`;
+      await sharer.register(address);
+      pairs.push({ index, sharer, joiner, address, payloads: pairPayloads(index), hid: '', seq: 0, startedAt: 0, sharerGot: 0, joinerGot: 0, busy: false });
+    }
+    return new PairsLoad(job, opened, pairs, performance.now() - connectStart);
+  }
+
+  #start(pair: Pair): void {
     pair.busy = true;
-    pair.hid = `${job.runId}.${pair.index}.${pair.seq++}`;
+    pair.hid = `${this.#job.runId}.${pair.index}.${pair.seq++}`;
     pair.sharerGot = 0;
     pair.joinerGot = 0;
     pair.startedAt = performance.now();
     pair.joiner.toSharer(pair.address, pair.hid, 'offer', pair.payloads.offer);
-    if (trickle) for (const c of pair.payloads.joinerCandidates) pair.joiner.toSharer(pair.address, pair.hid, 'candidate', c);
-  };
-  const settle = (pair: Pair): void => {
-    if (pair.sharerGot < need || pair.joinerGot < need) return;
-    if (measuring) {
-      handshakes++;
-      latencies.push(performance.now() - pair.startedAt);
+    if (this.#job.trickle) for (const c of pair.payloads.joinerCandidates) pair.joiner.toSharer(pair.address, pair.hid, 'candidate', c);
+  }
+
+  /**
+   * Loops for `warmMs` unmeasured, then `measureMs` measured, then stops
+   * starting handshakes and waits (at most drainMs) for those in flight;
+   * any still in flight then count as lost, and their pairs stay out.
+   */
+  async measure(warmMs: number, measureMs: number): Promise<void> {
+    const job = this.#job;
+    this.#running = true;
+    for (const pair of this.#pairs) if (!pair.busy) this.#start(pair);
+    await sleep(warmMs);
+    const sidePids = job.sidePids ?? [];
+    const cpu0 = totalCpuSeconds(job.serverPids);
+    const side0 = totalCpuSeconds(sidePids);
+    const gen0 = process.cpuUsage();
+    const wait0 = job.serverPids.map((pid) => runQueueSeconds(pid));
+    const genWait0 = runQueueSeconds('self');
+    const t0 = performance.now();
+    if (this.#seconds === 0) {
+      // What went wrong while connections and code warmed up is not the server's steady state.
+      this.#badPayloads = 0;
+      this.#serverErrors = 0;
     }
-    pair.busy = false;
-    if (running) start(pair);
-  };
-  for (const pair of pairs) {
-    const { payloads } = pair;
-    pair.sharer.onMessage = (hid, from, data) => {
-      if (hid !== pair.hid || !pair.busy) {
-        badPayloads++;
-        return;
-      }
-      const k = pair.sharerGot++;
-      if (data !== (k === 0 ? payloads.offer : payloads.joinerCandidates[k - 1])) badPayloads++;
-      if (k === 0) {
-        pair.sharer.toJoiner(from, hid, 'answer', payloads.answer);
-        if (trickle) for (const c of payloads.sharerCandidates) pair.sharer.toJoiner(from, hid, 'candidate', c);
-      }
-      settle(pair);
-    };
-    pair.joiner.onMessage = (hid, _from, data) => {
-      if ((hid !== undefined && hid !== pair.hid) || !pair.busy) {
-        badPayloads++;
-        return;
-      }
-      const k = pair.joinerGot++;
-      if (data !== (k === 0 ? payloads.answer : payloads.sharerCandidates[k - 1])) badPayloads++;
-      settle(pair);
-    };
-    pair.sharer.onError = pair.joiner.onError = () => {
-      serverErrors++;
+    this.#measuring = true;
+    await sleep(measureMs);
+    this.#measuring = false;
+    const seconds = (performance.now() - t0) / 1000;
+    this.#seconds += seconds;
+    this.#serverCpu += totalCpuSeconds(job.serverPids) - cpu0;
+    this.#sideCpu += totalCpuSeconds(sidePids) - side0;
+    const gen = process.cpuUsage(gen0);
+    this.#genCpu += (gen.user + gen.system) / 1e6;
+    this.#serverWait += Math.max(...job.serverPids.map((pid, i) => runQueueSeconds(pid) - wait0[i]!));
+    this.#generatorWait += runQueueSeconds('self') - genWait0;
+    this.#running = false;
+    const drainUntil = Date.now() + (job.drainMs ?? 10000);
+    while (this.#pairs.some((p) => p.busy) && Date.now() < drainUntil) await sleep(5);
+    this.#lost = this.#pairs.filter((p) => p.busy).length;
+  }
+
+  /** What every measured window so far adds up to. */
+  result(): PairsResult {
+    const seconds = this.#seconds;
+    return {
+      pairs: this.#job.pairs,
+      trickle: this.#job.trickle,
+      handshakes: this.#handshakes,
+      seconds,
+      perSecond: this.#handshakes / seconds,
+      latencyMs: summarize(this.#latencies),
+      serverCpuSeconds: this.#serverCpu,
+      cpuPer10k: this.#handshakes > 0 ? (this.#serverCpu / this.#handshakes) * 10000 : NaN,
+      sideCpuSeconds: this.#sideCpu,
+      generatorLoad: this.#genCpu / seconds,
+      serverWait: this.#serverWait / seconds,
+      generatorWait: this.#generatorWait / seconds,
+      badPayloads: this.#badPayloads,
+      serverErrors: this.#serverErrors,
+      lost: this.#lost,
+      connectMs: this.#connectMs,
     };
   }
 
-  for (const pair of pairs) start(pair);
-  await new Promise((r) => setTimeout(r, job.warmupMs));
+  close(): Promise<void> {
+    return closeAll(this.#opened);
+  }
+}
 
-  const sidePids = job.sidePids ?? [];
-  const cpu0 = totalCpuSeconds(job.serverPids);
-  const side0 = totalCpuSeconds(sidePids);
-  const gen0 = process.cpuUsage();
-  const wait0 = job.serverPids.map((pid) => runQueueSeconds(pid));
-  const genWait0 = runQueueSeconds('self');
-  const t0 = performance.now();
-  badPayloads = 0;
-  serverErrors = 0;
-  measuring = true;
-  await new Promise((r) => setTimeout(r, job.measureMs));
-  measuring = false;
-  const seconds = (performance.now() - t0) / 1000;
-  const serverCpuSeconds = totalCpuSeconds(job.serverPids) - cpu0;
-  const sideCpuSeconds = totalCpuSeconds(sidePids) - side0;
-  const gen = process.cpuUsage(gen0);
-  const serverWait = Math.max(...job.serverPids.map((pid, i) => runQueueSeconds(pid) - wait0[i]!)) / seconds;
-  const generatorWait = (runQueueSeconds('self') - genWait0) / seconds;
-  running = false;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-  const drainUntil = Date.now() + (job.drainMs ?? 10000);
-  while (pairs.some((p) => p.busy) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
-  const lost = pairs.filter((p) => p.busy).length;
-  await closeAll(opened);
-
-  return {
-    pairs: job.pairs,
-    trickle,
-    handshakes,
-    seconds,
-    perSecond: handshakes / seconds,
-    latencyMs: summarize(latencies),
-    serverCpuSeconds,
-    cpuPer10k: handshakes > 0 ? (serverCpuSeconds / handshakes) * 10000 : NaN,
-    sideCpuSeconds,
-    generatorLoad: (gen.user + gen.system) / 1e6 / seconds,
-    serverWait,
-    generatorWait,
-    badPayloads,
-    serverErrors,
-    lost,
-    connectMs,
-  };
+/** The throughput / latency / CPU scenario, in one window: warm-up, then the measured window. */
+export async function runPairs(job: PairsJob): Promise<PairsResult> {
+  const load = await PairsLoad.open(job);
+  await load.measure(job.warmupMs, job.measureMs);
+  const result = load.result();
+  await load.close();
+  return result;
 }
 
 export interface IdleJob {

@@ -32,6 +32,9 @@ export interface RunInfo {
   tricklePairs: number;
   warmupMs: number;
   measureMs: number;
+  /** Slices the sequential pairs and trickle windows were measured in, and the re-warm before each later slice (absent: one window each). */
+  slices?: number;
+  rewarmMs?: number;
   churnMs: number;
   idle: number;
   idleMax: number;
@@ -41,6 +44,16 @@ export interface RunInfo {
   versions: Record<string, string>;
   /** sigserve settings raised for the run (environment variable -> value). */
   raisedLimits: Record<string, string>;
+}
+
+/** How the measured window was taken, when in slices. */
+function slicedText(info: RunInfo): string {
+  const slices = info.slices ?? 1;
+  if (slices <= 1) return '';
+  return (
+    `, as ${slices} slices of ${fmt(info.measureMs / slices / 1000)} s taken turn about by the servers of the run: all of them connect their pairs, then each in turn loops for a slice (its first after the full warm-up, later ones after ${fmt((info.rewarmMs ?? 0) / 1000)} s unmeasured) while the others' pairs wait, ` +
+    'the order rotating each round, and a server\'s slices add up to its window. Each server still has the server core to itself while it is measured, and its figures and its rivals\' come from the same minutes, interleaved second by second'
+  );
 }
 
 export function median(values: readonly number[]): number {
@@ -367,10 +380,10 @@ export function renderMarkdown(info: RunInfo, runs: ServerRun[], previous: strin
       .join(', ')} (defaults: 200 events/s per socket, burst 400, 5,000 events/s per address, 10,000 joiners per share over its life), because a looping pair sends thousands of events a second from one socket and brings a fresh joiner to its share every handshake. The limits stay enforced, only higher: the limiter still runs on every event. Every other setting is the default.`,
     '- Clients: lean clients on the `ws` package, the same for every server (`bench/lib/wire.ts`): socket.io v4 framing over the websocket transport for sigserve and the socket.io relay, peerjs-server\'s own protocol (`/peerjs?key&id&token`, OPEN, OFFER / ANSWER / CANDIDATE with `dst`, a HEARTBEAT every 5 s like the peerjs client), JSON `{to}` messages for the ws relay. No permessage-deflate (every server here declines it by default).',
     '- A handshake: the joiner sends a ~1.6 KB SDP offer addressed to its sharer (sigserve: `launch(name, uid, offer)` to a name the sharer shared once; peerjs: OFFER to the sharer\'s id), the server relays it, the sharer replies with a ~1.2 KB answer (`answer(name, uid, answer)`; peerjs: ANSWER), and the handshake ends when the joiner has it. Each handshake uses a fresh joinerUID / connectionId, so sigserve routes every one through its registry. Every payload received is compared with what was sent. Trickle ICE adds 8 candidates each way and ends when both sides have everything.',
-    `- Throughput: N pairs loop handshakes back to back for ${fmt(info.warmupMs / 1000)} s of warm-up (long enough for V8 to finish optimizing every server's hot code: the cluster nodes' Redis client runs once per batch, not per message, and with 3 s \`--trace-opt\` still showed it being optimized in the measured window), then ${fmt(info.measureMs / 1000)} s measured; latency is from sending the offer to the handshake being complete. Server CPU per 10,000 handshakes is the server's CPU time over the window divided by the handshakes completed in it: the figure least disturbed by a noisy machine.`,
+    `- Throughput: N pairs loop handshakes back to back for ${fmt(info.warmupMs / 1000)} s of warm-up (long enough for V8 to finish optimizing every server's hot code: the cluster nodes' Redis client runs once per batch, not per message, and with 3 s \`--trace-opt\` still showed it being optimized in the measured window), then ${fmt(info.measureMs / 1000)} s measured${slicedText(info)}; latency is from sending the offer to the handshake being complete. Server CPU per 10,000 handshakes is the server's CPU time over the window divided by the handshakes completed in it: the figure least disturbed by a noisy machine.`,
     `- Idle memory: after a forced GC, the server's RSS and V8 heapUsed are read through a probe preloaded into every server alike (\`bench/servers/probe.ts\`, \`--expose-gc\`, answering over the IPC channel); then ${fmt(info.idle)} connections are opened (split over generator processes of at most 5,000 each, source addresses spread over 127.0.0.0/8), accepted at protocol level, left idle for a second, and read again. Per connection = difference / count. Heap is \`heapUsed\` after two full GCs; it excludes Buffers held outside the heap.`,
     `- New connections: ${fmt(info.churnMs / 1000)} s of opening, protocol handshake (socket.io CONNECT, peerjs OPEN, ws upgrade) and closing; server CPU per connection includes accepting and tearing down.`,
-    `- ${info.reps} repetition(s), a fresh server process per repetition; tables show medians. Ratios compare figures from the same run. Within a repetition every server is started first and each window (1, 50 and 500 pairs, trickle ICE, new connections) runs for every server back to back, in an order rotated each repetition, before the next window begins: the figures a ratio compares are measured within a minute of each other, not many minutes apart, which matters on a shared VM whose speed drifts. The servers not being measured sit idle on the same core. Idle memory is measured afterwards on fresh processes, one server at a time.`,
+    `- ${info.reps} repetition(s), a fresh server process per repetition; tables show medians. Ratios compare figures from the same run. Within a repetition every server is started first and each window (1, 50 and 500 pairs, trickle ICE, new connections) runs for every server, in an order rotated each repetition, before the next window begins${(info.slices ?? 1) > 1 ? ' (the pairs and trickle windows in slices taken turn about, as above; new connections back to back)' : ', back to back'}: the figures a ratio compares are measured within a minute of each other, not many minutes apart, which matters on a shared VM whose speed drifts. The servers not being measured sit idle on the same core. Idle memory is measured afterwards on fresh processes, one server at a time.`,
     '- Duel (the CPU ratio least exposed to a drifting machine): after the windows, sigserve and peerjs-server, then sigserve and the ws relay, then sigserve in memory mode and in cluster mode (both nodes; redis-server apart), run 50 and 500 pairs at the same moment, all their processes on core 0 and one generator worker for each on core 1; each server\'s CPU per handshake is read over the same window. Against cluster mode the table reads sigserve (memory) over the cluster, the targets table the cluster over memory mode. Then each pair of servers opens and closes connections at the same moment, 32 at a time from a generator worker each, for the same 6 s: CPU per connection and connections per second, side by side. With two generators on one core that window is bound by the generators, not the servers, so each server\'s CPU per connection includes the cost of waking up for nearly every connection; the ratio compares the servers at the same rate, not at their ceilings.',
     '',
   );

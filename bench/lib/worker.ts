@@ -6,12 +6,17 @@
  * the orchestrator goes away, or when its own time limit runs out.
  * @module
  */
-import { openIdle, runChurn, runPairs, type ChurnJob, type IdleHandle, type IdleJob, type PairsJob } from './generator.js';
+import { openIdle, PairsLoad, runChurn, runPairs, type ChurnJob, type IdleHandle, type IdleJob, type PairsJob } from './generator.js';
 
-export type WorkerJob = ({ kind: 'pairs' } & PairsJob) | ({ kind: 'idle' } & IdleJob) | ({ kind: 'churn' } & ChurnJob);
+/** `sliced`: pairs that connect, then loop only in the slices the orchestrator asks for (`slice`), and report at `close`. */
+export type WorkerJob = ({ kind: 'pairs' } & PairsJob) | ({ kind: 'sliced' } & PairsJob) | ({ kind: 'idle' } & IdleJob) | ({ kind: 'churn' } & ChurnJob);
 
-export type WorkerRequest = { type: 'run'; job: WorkerJob; limitMs: number } | { type: 'close' };
-export type WorkerReply = { type: 'result'; result: unknown } | { type: 'opened'; opened: number; ms: number } | { type: 'error'; message: string };
+export type WorkerRequest = { type: 'run'; job: WorkerJob; limitMs: number } | { type: 'slice'; warmMs: number; measureMs: number } | { type: 'close' };
+export type WorkerReply =
+  | { type: 'result'; result: unknown }
+  | { type: 'opened'; opened: number; ms: number }
+  | { type: 'sliced' }
+  | { type: 'error'; message: string };
 
 // Resolves once the reply left: exiting right after a bare send could drop it.
 const send = (reply: WorkerReply): Promise<void> =>
@@ -21,6 +26,7 @@ const send = (reply: WorkerReply): Promise<void> =>
   });
 
 let idle: IdleHandle | undefined;
+let load: PairsLoad | undefined;
 
 async function run(job: WorkerJob): Promise<void> {
   switch (job.kind) {
@@ -36,20 +42,30 @@ async function run(job: WorkerJob): Promise<void> {
       idle = await openIdle(job);
       await send({ type: 'opened', opened: idle.opened, ms: idle.ms });
       break;
+    case 'sliced':
+      load = await PairsLoad.open(job);
+      await send({ type: 'opened', opened: job.pairs * 2, ms: load.result().connectMs });
+      break;
   }
 }
+
+const fail = (error: unknown): void => {
+  void send({ type: 'error', message: error instanceof Error ? error.message : String(error) }).then(() => process.exit(1));
+};
 
 process.on('message', (request: WorkerRequest) => {
   if (request.type === 'run') {
     setTimeout(() => {
       void send({ type: 'error', message: `worker time limit of ${request.limitMs} ms reached` }).then(() => process.exit(3));
     }, request.limitMs).unref();
-    run(request.job).catch((error: unknown) => {
-      void send({ type: 'error', message: error instanceof Error ? error.message : String(error) }).then(() => process.exit(1));
-    });
+    run(request.job).catch(fail);
+  } else if (request.type === 'slice') {
+    if (!load) return fail(new Error('slice before a sliced job'));
+    load.measure(request.warmMs, request.measureMs).then(() => send({ type: 'sliced' }), fail);
   } else if (request.type === 'close') {
-    const done = idle ? idle.close() : Promise.resolve();
-    void done.then(() => send({ type: 'result', result: null })).then(() => process.exit(0));
+    const result = load ? load.result() : null;
+    const done = idle ? idle.close() : load ? load.close() : Promise.resolve();
+    void done.then(() => send({ type: 'result', result })).then(() => process.exit(0));
   }
 });
 process.on('disconnect', () => process.exit(0));
