@@ -102,6 +102,35 @@ describe('SignalingCore on a manual clock', () => {
       assert.deepEqual(sink.of('answerResponse', 'joiner'), [{ event: 'answerResponse', socket: 'joiner', message: 'answer' }]);
     });
 
+    it('tells of an expiry before it acks an unshare sent while the registry was forgetting the share', async () => {
+      // In cluster mode the registry forgets a share over a round trip to
+      // Redis, and the sharer hears shareExpired after that.
+      let release = (): void => {};
+      class SlowUnshareRegistry extends InMemoryRegistry {
+        override async removeShare(name: string, sharer: string): Promise<void> {
+          await new Promise<void>((resolve) => (release = resolve));
+          return super.removeShare(name, sharer);
+        }
+      }
+      const sink = new RecordingSink();
+      const clock = new ManualClock();
+      const core = new SignalingCore({ registry: new SlowUnshareRegistry(), delivery: new LocalDelivery(), sink, clock, limits: LIMITS });
+      core.attach('sharer');
+      await core.share('sharer', 'room', { ttl: 1000 });
+      clock.advance(1000);
+      await flushed();
+      const order: string[] = [];
+      const unshared = core.unshare('sharer', 'room').then((names) => order.push(`ack ${JSON.stringify(names)}`));
+      await flushed();
+      assert.deepEqual(order, [], 'the unshare was acked while the expiry was still under way');
+      release();
+      await unshared;
+      assert.deepEqual(sink.of('shareExpired'), [{ event: 'shareExpired', socket: 'sharer', name: 'room' }]);
+      assert.deepEqual(order, ['ack []']);
+      // Nothing is left waiting: a later unshare of the socket answers at once.
+      assert.deepEqual(await core.unshare('sharer'), []);
+    });
+
     it('uses the default ttl and caps a longer one at the maximum', async () => {
       const { clock, sink, core, attach } = setup();
       attach('a');

@@ -134,6 +134,7 @@ class LocalSocket implements RouteHolder {
 export const mintShareName = (): ShareName => randomBytes(18).toString('base64url');
 
 const done: Promise<void> = Promise.resolve();
+const noop = (): void => {};
 
 /**
  * Stands in the socket table for every socket attached without a policy
@@ -156,6 +157,12 @@ export class SignalingCore {
   readonly #routes = new RouteBook();
   /** Detaches still telling peers and the registry: `detachAll` waits for them too. */
   readonly #detaching = new Set<Promise<void>>();
+  /**
+   * Per socket, until its sharer has been told: expiries whose removal
+   * from the registry is still under way. An unshare waits for them, so a
+   * client never hears shareExpired for a name after its unshare's ack.
+   */
+  readonly #expiring = new Map<LocalSocket, Promise<void>>();
 
   constructor(options: CoreOptions) {
     this.#registry = options.registry;
@@ -260,6 +267,8 @@ export class SignalingCore {
   /** Stops sharing `name`, or every name of the socket; returns what stopped. */
   async unshare(socketId: SocketId, name?: ShareName): Promise<ShareName[]> {
     const socket = this.#socket(socketId);
+    const expiring = this.#expiring.get(socket);
+    if (expiring !== undefined) await expiring;
     const names = name === undefined ? [...socket.shares.keys()] : socket.shares.has(name) ? [name] : [];
     await Promise.all(names.map((n) => this.#endShare(socket, n)));
     return names;
@@ -594,9 +603,15 @@ export class SignalingCore {
     const tell = (): void => {
       if (!socket.closed && !socket.shares.has(name)) this.#sink.shareExpired(socket.id, name);
     };
-    this.#registry.removeShare(name, socket.id).then(tell, (error: unknown) => {
+    const told = this.#registry.removeShare(name, socket.id).then(tell, (error: unknown) => {
       this.#observer?.backgroundFailed('removeShare', error);
       tell();
+    });
+    const earlier = this.#expiring.get(socket);
+    const all = earlier === undefined ? told : Promise.all([earlier, told]).then(noop);
+    this.#expiring.set(socket, all);
+    void all.then(() => {
+      if (this.#expiring.get(socket) === all) this.#expiring.delete(socket);
     });
   }
 
