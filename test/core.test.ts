@@ -59,6 +59,18 @@ function setup(limits: Partial<CoreLimits> = {}) {
   return { clock, sink, registry, core, attach, failures };
 }
 
+/** An in-memory registry whose removeShare waits until `release` is called (once per removal). */
+function slowUnshareRegistry(): { registry: InMemoryRegistry; release: () => void } {
+  let waiting = (): void => {};
+  class SlowUnshareRegistry extends InMemoryRegistry {
+    override async removeShare(name: string, sharer: string): Promise<void> {
+      await new Promise<void>((resolve) => (waiting = resolve));
+      return super.removeShare(name, sharer);
+    }
+  }
+  return { registry: new SlowUnshareRegistry(), release: () => waiting() };
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof SignalingError, `expected a SignalingError, got ${String(error)}`);
@@ -105,16 +117,10 @@ describe('SignalingCore on a manual clock', () => {
     it('tells of an expiry before it acks an unshare sent while the registry was forgetting the share', async () => {
       // In cluster mode the registry forgets a share over a round trip to
       // Redis, and the sharer hears shareExpired after that.
-      let release = (): void => {};
-      class SlowUnshareRegistry extends InMemoryRegistry {
-        override async removeShare(name: string, sharer: string): Promise<void> {
-          await new Promise<void>((resolve) => (release = resolve));
-          return super.removeShare(name, sharer);
-        }
-      }
+      const { registry, release } = slowUnshareRegistry();
       const sink = new RecordingSink();
       const clock = new ManualClock();
-      const core = new SignalingCore({ registry: new SlowUnshareRegistry(), delivery: new LocalDelivery(), sink, clock, limits: LIMITS });
+      const core = new SignalingCore({ registry, delivery: new LocalDelivery(), sink, clock, limits: LIMITS });
       core.attach('sharer');
       await core.share('sharer', 'room', { ttl: 1000 });
       clock.advance(1000);
@@ -482,15 +488,9 @@ describe('SignalingCore on a manual clock', () => {
     it('relays nothing to a socket whose detach is under way, and its joiners hear sharer-gone once', async () => {
       // The registry forgets shares only when told: a detach waits for that
       // before it drops the socket's routes, so they outlive the socket a while.
-      let release = (): void => {};
-      class SlowUnshareRegistry extends InMemoryRegistry {
-        override async removeShare(name: string, sharer: string): Promise<void> {
-          await new Promise<void>((resolve) => (release = resolve));
-          return super.removeShare(name, sharer);
-        }
-      }
+      const { registry, release } = slowUnshareRegistry();
       const sink = new RecordingSink();
-      const core = new SignalingCore({ registry: new SlowUnshareRegistry(), delivery: new LocalDelivery(), sink, clock: new ManualClock(), limits: LIMITS });
+      const core = new SignalingCore({ registry, delivery: new LocalDelivery(), sink, clock: new ManualClock(), limits: LIMITS });
       for (const id of ['sharer', 'joiner']) core.attach(id);
       await core.share('sharer', 'room', {});
       await core.share('joiner', 'own', {});
