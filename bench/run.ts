@@ -185,7 +185,7 @@ async function runJob<T>(job: WorkerJob, limitMs: number): Promise<T> {
     const { result } = await worker.expect('result');
     // A worker exits by itself once it has replied; a moment for that lets
     // --generator-flags=--cpu-prof write its profile.
-    await worker.exited(generatorFlags.length > 0 ? 10_000 : 0);
+    if (generatorFlags.length > 0) await worker.exited(10_000);
     return result as T;
   } finally {
     worker.kill();
@@ -414,6 +414,18 @@ function windows(): { what: string; body: (live: Live[], rep: number) => Promise
 }
 
 /**
+ * The rivals `base` duels, in order (`--against` adds the other build),
+ * each looked up when its turn comes: one that died since is skipped.
+ */
+function* duelRivals(live: Live[], base: string): Generator<[key: string, rival: Live]> {
+  for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
+    if (key === base) continue;
+    const rival = live.find((l) => l.spec.key === key && !l.aborted);
+    if (rival) yield [key, rival];
+  }
+}
+
+/**
  * The duel scenario: sigserve and one rival at a time, both on the server
  * core (a cluster's two nodes both) and loaded at the same moment by a generator worker each, for 50 and
  * 500 pairs, then for new connections. On a shared VM the core's speed moved by up to 2.4× between
@@ -426,18 +438,6 @@ function windows(): { what: string; body: (live: Live[], rep: number) => Promise
  * (CPU ms per connection) and `.rate@conn` (sigserve's connections per
  * second over the rival's).
  */
-/**
- * The rivals `base` duels, in order (`--against` adds the other build),
- * each looked up when its turn comes: one that died since is skipped.
- */
-function* duelRivals(live: Live[], base: string): Generator<[key: string, rival: Live]> {
-  for (const key of flags.against ? [...DUEL_RIVALS, 'sigserve-other' as const] : DUEL_RIVALS) {
-    if (key === base) continue;
-    const rival = live.find((l) => l.spec.key === key && !l.aborted);
-    if (rival) yield [key, rival];
-  }
-}
-
 async function duels(live: Live[], rep: number): Promise<void> {
   const base = flags['duel-base'] ?? 'sigserve';
   const mine = live.find((l) => l.spec.key === base && !l.aborted);

@@ -278,6 +278,11 @@ export class PairsLoad {
     this.#lost = this.#pairs.filter((p) => p.busy).length;
   }
 
+  /** Milliseconds the pairs took to connect and share. */
+  get connectMs(): number {
+    return this.#connectMs;
+  }
+
   /** What every measured window so far adds up to. */
   result(): PairsResult {
     const seconds = this.#seconds;

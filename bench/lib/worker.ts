@@ -44,7 +44,7 @@ async function run(job: WorkerJob): Promise<void> {
       break;
     case 'sliced':
       load = await PairsLoad.open(job);
-      await send({ type: 'opened', opened: job.pairs * 2, ms: load.result().connectMs });
+      await send({ type: 'opened', opened: job.pairs * 2, ms: load.connectMs });
       break;
   }
 }

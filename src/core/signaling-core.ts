@@ -134,7 +134,6 @@ class LocalSocket implements RouteHolder {
 export const mintShareName = (): ShareName => randomBytes(18).toString('base64url');
 
 const done: Promise<void> = Promise.resolve();
-const noop = (): void => {};
 
 /**
  * Stands in the socket table for every socket attached without a policy
@@ -608,7 +607,7 @@ export class SignalingCore {
       tell();
     });
     const earlier = this.#expiring.get(socket);
-    const all = earlier === undefined ? told : Promise.all([earlier, told]).then(noop);
+    const all = earlier === undefined ? told : earlier.then(() => told);
     this.#expiring.set(socket, all);
     void all.then(() => {
       if (this.#expiring.get(socket) === all) this.#expiring.delete(socket);
