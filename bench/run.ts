@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every server side by side, same work, same run.
  *
- *   npm run bench                  full run (3 repetitions, about 45 minutes)
+ *   npm run bench                  full run (3 repetitions, about 50 minutes)
  *   npm run bench -- --quick       development run (one repetition, a couple of minutes)
  *
  * Options: --reps N, --only ws,peerjs,socketio,sigserve,sigserve-sio,sigserve-cluster,
