@@ -6,6 +6,13 @@
  *   tsx bench/profile.ts heap FILE.heapsnapshot [--per 2000] [--top 30]
  *     retained-by-type totals (self sizes by node type and constructor),
  *     divided by --per (the idle connection count) for bytes per connection
+ *   tsx bench/profile.ts perf FILE.txt [--freq 1500] [--per PID=HANDSHAKES,...]
+ *     on-CPU samples of `perf record -g -F FREQ` (kernel and user, GC
+ *     threads included), from `perf script -F pid,ip,sym,dso`, by process
+ *     and by where they went: GC, the kernel (write, read, scheduling), or
+ *     the innermost JavaScript frame's owner; with --per, µs per handshake
+ *     (servers started with `--server-flags=--perf-basic-prof` name their
+ *     JIT frames)
  *
  * Take them with `npm run bench -- --quick --only sigserve --cpu-prof DIR
  * --heap-snapshot DIR`.
@@ -13,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 
 interface CpuNode {
   id: number;
@@ -106,14 +114,91 @@ function heap(file: string, per: number, top: number): void {
   }
 }
 
-const { values, positionals } = parseArgs({
-  options: { top: { type: 'string', default: '30' }, per: { type: 'string', default: '1' } },
-  allowPositionals: true,
-});
-const [mode, file] = positionals;
-if (mode === 'cpu' && file) cpu(file, Number(values.top));
-else if (mode === 'heap' && file) heap(file, Number(values.per), Number(values.top));
-else {
-  console.error('usage: tsx bench/profile.ts cpu FILE.cpuprofile [--top N] | heap FILE.heapsnapshot [--per CONNECTIONS] [--top N]');
-  process.exitCode = 2;
+/** Frames of V8's collector, on the main thread or its helpers. */
+const GC_FRAME = /Scavenge|MarkCompact|ConcurrentMarking|IncrementalMarking|Sweeper|MinorMarkSweep|Heap::CollectGarbage/;
+/** What a kernel sample was doing, by the system call under it. */
+const KERNEL_WORK: [RegExp, string][] = [
+  [/sendmsg|ksys_write|do_writev/, 'kernel: write'],
+  [/recvmsg|ksys_read|do_readv/, 'kernel: read'],
+  [/epoll|schedule|futex|finish_task_switch/, 'kernel: epoll and scheduling'],
+];
+
+/** Where one `perf script` sample (its frames, leaf first) went. */
+export function perfCategory(frames: readonly string[]): string {
+  if (frames.some((f) => GC_FRAME.test(f))) return 'GC';
+  if (frames[0]?.includes('[kernel')) return KERNEL_WORK.find(([pattern]) => frames.some((f) => pattern.test(f)))?.[1] ?? 'kernel: other';
+  for (const frame of frames) {
+    // `JS:*name url:line:column+0xoffset (/tmp/perf-PID.map)`; the name may be empty.
+    const js = /^JS:[*^~]?(.*?) ?(\S+):\d+:\d+(?:\+0x[0-9a-f]+)? \(/.exec(frame);
+    if (js) return owner(js[2]!, js[1]!);
+  }
+  return '(no JavaScript frame: the event loop, V8, the compiler)';
 }
+
+/** Samples per process and category, from `perf script -F pid,ip,sym,dso` text. */
+export function perfSamples(text: string): Map<number, Map<string, number>> {
+  const byPid = new Map<number, Map<string, number>>();
+  let pid: number | undefined;
+  let frames: string[] = [];
+  const end = (): void => {
+    if (pid !== undefined && frames.length > 0) {
+      const counts = byPid.get(pid) ?? new Map<string, number>();
+      const category = perfCategory(frames);
+      counts.set(category, (counts.get(category) ?? 0) + 1);
+      byPid.set(pid, counts);
+    }
+    pid = undefined;
+    frames = [];
+  };
+  for (const line of text.split('\n')) {
+    const header = /^\s*(\d+)\s*$/.exec(line);
+    if (header) {
+      end();
+      pid = Number(header[1]);
+    } else if (line.trim() === '') {
+      end();
+    } else if (pid !== undefined) {
+      // `address symbol (dso)`
+      frames.push(line.trim().replace(/^[0-9a-f]+ /, ''));
+    }
+  }
+  end();
+  return byPid;
+}
+
+function perf(file: string, freq: number, per: Map<number, number>): void {
+  const byPid = perfSamples(readFileSync(file, 'utf8'));
+  const pids = [...byPid.keys()].filter((p) => per.size === 0 || per.has(p));
+  const categories = [...new Set(pids.flatMap((p) => [...byPid.get(p)!.keys()]))];
+  const value = (p: number, samples: number): string =>
+    per.has(p) ? ((samples * 1e6) / freq / per.get(p)!).toFixed(2) : `${((samples / [...byPid.get(p)!.values()].reduce((a, b) => a + b, 0)) * 100).toFixed(1)} %`;
+  const total = (p: number): number => [...byPid.get(p)!.values()].reduce((a, b) => a + b, 0);
+  console.log(`${per.size > 0 ? 'µs per handshake' : 'share of samples'} by process (${freq} Hz)\n`);
+  console.log(['category', ...pids.map(String)].map((c, i) => (i === 0 ? c.padEnd(56) : c.padStart(10))).join(''));
+  for (const category of categories.sort((a, b) => pids.reduce((s, p) => s + (byPid.get(p)!.get(b) ?? 0) - (byPid.get(p)!.get(a) ?? 0), 0))) {
+    console.log([category.padEnd(56), ...pids.map((p) => value(p, byPid.get(p)!.get(category) ?? 0).padStart(10))].join(''));
+  }
+  console.log(['total'.padEnd(56), ...pids.map((p) => value(p, total(p)).padStart(10))].join(''));
+}
+
+/** The command line, when this file is run rather than imported (the tests import its parsers). */
+function main(): void {
+  const { values, positionals } = parseArgs({
+    options: { top: { type: 'string', default: '30' }, per: { type: 'string', default: '' }, freq: { type: 'string', default: '1500' } },
+    allowPositionals: true,
+  });
+  const [mode, file] = positionals;
+  if (mode === 'cpu' && file) cpu(file, Number(values.top));
+  else if (mode === 'heap' && file) heap(file, Number(values.per || '1'), Number(values.top));
+  else if (mode === 'perf' && file) {
+    const per = new Map((values.per ? values.per.split(',') : []).map((pair) => pair.split('=').map(Number) as [number, number]));
+    perf(file, Number(values.freq), per);
+  } else {
+    console.error(
+      'usage: tsx bench/profile.ts cpu FILE.cpuprofile [--top N] | heap FILE.heapsnapshot [--per CONNECTIONS] [--top N] | perf FILE.txt [--freq HZ] [--per PID=HANDSHAKES,...]',
+    );
+    process.exitCode = 2;
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
