@@ -170,13 +170,17 @@ function perf(file: string, freq: number, per: Map<number, number>): void {
   const byPid = perfSamples(readFileSync(file, 'utf8'));
   const pids = [...byPid.keys()].filter((p) => per.size === 0 || per.has(p));
   const categories = [...new Set(pids.flatMap((p) => [...byPid.get(p)!.keys()]))];
-  const value = (p: number, samples: number): string =>
-    per.has(p) ? ((samples * 1e6) / freq / per.get(p)!).toFixed(2) : `${((samples / [...byPid.get(p)!.values()].reduce((a, b) => a + b, 0)) * 100).toFixed(1)} %`;
+  const count = (p: number, category: string): number => byPid.get(p)!.get(category) ?? 0;
   const total = (p: number): number => [...byPid.get(p)!.values()].reduce((a, b) => a + b, 0);
+  // A sample is 1/freq s of CPU: per handshake with --per, else a share of the process's samples.
+  const value = (p: number, samples: number): string =>
+    per.has(p) ? ((samples * 1e6) / freq / per.get(p)!).toFixed(2) : `${((samples / total(p)) * 100).toFixed(1)} %`;
+  // Largest first, over all the processes shown.
+  categories.sort((a, b) => pids.reduce((sum, p) => sum + count(p, b) - count(p, a), 0));
   console.log(`${per.size > 0 ? 'µs per handshake' : 'share of samples'} by process (${freq} Hz)\n`);
   console.log(['category', ...pids.map(String)].map((c, i) => (i === 0 ? c.padEnd(56) : c.padStart(10))).join(''));
-  for (const category of categories.sort((a, b) => pids.reduce((s, p) => s + (byPid.get(p)!.get(b) ?? 0) - (byPid.get(p)!.get(a) ?? 0), 0))) {
-    console.log([category.padEnd(56), ...pids.map((p) => value(p, byPid.get(p)!.get(category) ?? 0).padStart(10))].join(''));
+  for (const category of categories) {
+    console.log([category.padEnd(56), ...pids.map((p) => value(p, count(p, category)).padStart(10))].join(''));
   }
   console.log(['total'.padEnd(56), ...pids.map((p) => value(p, total(p)).padStart(10))].join(''));
 }
