@@ -13,6 +13,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { SignalingCore } from '../core/signaling-core.js';
 import { mintNodeId, nodeOf, socketIdPrefix, type NodeId } from '../cluster/node-id.js';
 import { RedisDelivery } from '../cluster/redis-delivery.js';
+import { readRedisDirectly } from '../cluster/redis-reads.js';
 import { RedisRegistry, type RedisRegistryState } from '../cluster/redis-registry.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -68,6 +69,8 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
   const redis = new Redis(url, options);
   // The subscriber only subscribes; it may queue its SUBSCRIBE until connected.
   const subscriber = new Redis(url, { ...options, connectionName: `sigserve-${nodeId}-sub`, enableOfflineQueue: true, commandTimeout: undefined });
+  readRedisDirectly(redis);
+  readRedisDirectly(subscriber);
   let outage = false;
   const onError = (error: Error): void => {
     // Reconnect attempts repeat the same error many times a second: log the first.
