@@ -20,9 +20,10 @@ import type { Redis } from 'ioredis';
 
 const noop = (): void => undefined;
 
+/** Marks the data listener of each connection `redis` makes from now on (see above). */
 export function readRedisDirectly(redis: Redis): void {
   redis.on('connect', () => {
-    const stream = redis.stream as { on(event: 'data', listener: () => void): unknown; listeners(event: 'data'): unknown[] } | undefined;
-    if (stream !== undefined && !stream.listeners('data').includes(noop)) stream.on('data', noop);
+    const stream = redis.stream;
+    if (!stream.listeners('data').includes(noop)) stream.on('data', noop);
   });
 }
