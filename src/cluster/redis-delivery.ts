@@ -41,6 +41,7 @@ import { nodeOf, type NodeId } from './node-id.js';
 import { RawJson } from '../core/raw-json.js';
 import { detachedSlice } from '../core/detached-slice.js';
 import { atTurnEnd, corkTurn, uncorkNow } from './redis-cork.js';
+import { ADDRESS_BYTE, MARKER_BYTE, NodeLinks, QUERY_BYTE } from './node-links.js';
 
 /** What a node:v8 frame holds. */
 export type NodeFrame = { v: 1; type: 'deliver'; from: NodeId; target: SocketId; message: DeliveryMessage };
@@ -58,6 +59,11 @@ export interface RedisDeliveryOptions {
   prefix?: string;
   /** A frame could not be sent or was dropped on arrival (never with its payload). */
   onDrop?: (reason: string, error?: unknown) => void;
+  /**
+   * Direct links to the other nodes (node-links.ts), with Redis pub/sub as
+   * the fallback; absent: everything goes over Redis.
+   */
+  links?: { host: string; port: number };
 }
 
 /**
@@ -88,6 +94,7 @@ export class RedisDelivery implements Delivery {
   readonly #channel: string;
   readonly #onDrop: ((reason: string, error?: unknown) => void) | undefined;
   #handler: DeliveryHandler | undefined;
+  readonly #links: NodeLinks | undefined;
   /** Text frames waiting for the end of the turn, per target node. */
   readonly #held = new Map<NodeId, Batch>();
   #releaseQueued = false;
@@ -102,6 +109,16 @@ export class RedisDelivery implements Delivery {
     this.#prefix = options.prefix ?? 'sigserve:';
     this.#channel = this.#channelOf(this.nodeId);
     this.#onDrop = options.onDrop;
+    this.#links =
+      options.links &&
+      new NodeLinks({
+        ...options.links,
+        nodeId: this.nodeId,
+        publish: this.#publishSmall,
+        onFrame: this.#take,
+        onOpen: this.#linkOpened,
+        onDrop: options.onDrop,
+      });
   }
 
   /** Subscribes to this node's channel; ioredis re-subscribes after reconnects. */
@@ -111,6 +128,12 @@ export class RedisDelivery implements Delivery {
     this.#subscriber.on('ready', this.#onReady);
     await this.#subscriber.subscribe(this.#channel);
     this.#listening = this.#subscriber.status === 'ready';
+    await this.#links?.start();
+  }
+
+  /** Where this node's link listener listens, when links are on. */
+  get linkAddress(): { address: string; port: number } | undefined {
+    return this.#links?.address;
   }
 
   /**
@@ -145,7 +168,7 @@ export class RedisDelivery implements Delivery {
       this.#handler?.(target, message);
       return;
     }
-    if (this.#publisher.status !== 'ready') {
+    if (this.#links?.linkTo(node) === undefined && this.#publisher.status !== 'ready') {
       this.#onDrop?.('redis unreachable');
       return;
     }
@@ -163,7 +186,7 @@ export class RedisDelivery implements Delivery {
     // A node:v8 frame cannot join a text batch: what is held for its node goes first.
     const held = this.#held.get(node);
     if (held !== undefined) this.#release(node, held);
-    this.#publish(node, frame);
+    this.#transmit(node, frame);
   }
 
   /**
@@ -177,7 +200,12 @@ export class RedisDelivery implements Delivery {
 
   canSend(target: SocketId): boolean {
     const node = nodeOf(target);
-    return node === undefined || node === this.nodeId || this.#publisher.status === 'ready';
+    return node === undefined || node === this.nodeId || this.#publisher.status === 'ready' || this.#links?.linkTo(node) !== undefined;
+  }
+
+  /** `node` is gone (the registry says so): its link, if any, is closed. */
+  forgetNode(node: NodeId): void {
+    this.#links?.forget(node);
   }
 
   onMessage(handler: DeliveryHandler): void {
@@ -190,6 +218,7 @@ export class RedisDelivery implements Delivery {
     this.#subscriber.off('messageBuffer', this.#onFrame);
     this.#subscriber.off('close', this.#onClose);
     this.#subscriber.off('ready', this.#onReady);
+    await this.#links?.close();
     if (this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(this.#channel).catch(() => undefined);
   }
 
@@ -218,15 +247,40 @@ export class RedisDelivery implements Delivery {
     }
   }
 
-  /** Sends what is held for `node` in one PUBLISH. */
+  /** Sends what is held for `node` as one frame. */
   #release(node: NodeId, held: Batch): void {
     this.#held.delete(node);
+    this.#transmit(node, held.frames.length === 1 ? held.frames[0]! : encodeBatch(held.frames));
+  }
+
+  /** On the link to `node` when one is open, else in a PUBLISH to its channel. */
+  #transmit(node: NodeId, frame: Buffer | string): void {
+    const link = this.#links?.linkTo(node);
+    if (link !== undefined && this.#links!.write(link, frame)) return;
     if (this.#publisher.status !== 'ready') {
       this.#onDrop?.('redis unreachable');
       return;
     }
-    this.#publish(node, held.frames.length === 1 ? held.frames[0]! : encodeBatch(held.frames));
+    this.#publish(node, frame);
   }
+
+  /**
+   * A link to `node` opened: what is held for it, then the link's marker,
+   * go over Redis, so the marker follows everything sent before (see
+   * node-links.ts). The caller sends on the link only after this returns.
+   */
+  readonly #linkOpened = (node: NodeId, marker: string): boolean => {
+    const held = this.#held.get(node);
+    if (held !== undefined) this.#release(node, held);
+    return this.#publishSmall(node, marker);
+  };
+
+  /** For node-links.ts: a frame of its own, over Redis. */
+  readonly #publishSmall = (node: NodeId, frame: string): boolean => {
+    if (this.#publisher.status !== 'ready') return false;
+    this.#publish(node, frame);
+    return true;
+  };
 
   readonly #releaseAll = (): void => {
     this.#releaseQueued = false;
@@ -235,6 +289,23 @@ export class RedisDelivery implements Delivery {
 
   readonly #onFrame = (channel: Buffer, data: Buffer): void => {
     if (channel.toString() !== this.#channel) return;
+    switch (data[0]) {
+      case MARKER_BYTE:
+        this.#links?.markerSeen(data);
+        return;
+      case QUERY_BYTE:
+        this.#links?.queried(data);
+        return;
+      case ADDRESS_BYTE:
+        this.#links?.addressed(data);
+        return;
+      default:
+        this.#take(data);
+    }
+  };
+
+  /** A frame for this node, from Redis or a link. */
+  readonly #take = (data: Buffer): void => {
     const first = data[0];
     if (first !== TEXT_FRAME_BYTE && first !== BATCH_FRAME_BYTE) {
       this.#takeSerialized(data);

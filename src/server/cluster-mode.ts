@@ -93,6 +93,7 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
     nodeTimeout: config.nodeTimeout,
     onNodeGone: (node) => {
       log.warn({ deadNode: node }, 'node stopped heartbeating: its sockets are gone');
+      delivery.forgetNode(node);
       core().peersGone((socket) => nodeOf(socket) === node);
     },
     snapshot: () => core().snapshot(),
@@ -108,6 +109,10 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
     nodeId,
     prefix: config.redisPrefix,
     onDrop: (reason, error) => log.debug({ reason, err: error }, 'cluster message dropped'),
+    links:
+      config.clusterLinkHost === 'off'
+        ? undefined
+        : { host: config.clusterLinkHost, port: config.clusterLinkPort },
   });
 
   return {
@@ -126,7 +131,7 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
         subscriber.disconnect();
         throw new Error(`cannot reach Redis at ${shownUrl}: ${error instanceof Error ? error.message : String(error)}`);
       }
-      log.info({ redis: shownUrl, prefix: config.redisPrefix }, 'cluster node joined');
+      log.info({ redis: shownUrl, prefix: config.redisPrefix, link: delivery.linkAddress }, 'cluster node joined');
     },
     state: () => {
       const state = registry.state();

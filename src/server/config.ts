@@ -212,6 +212,23 @@ const SETTINGS = {
     help: 'Cluster mode: a node silent this long is dead (its sharers get no joiners, its keys are removed), ms',
     schema: int(50, 600_000),
   },
+  clusterLinkHost: {
+    env: 'CLUSTER_LINK_HOST',
+    flag: 'cluster-link-host',
+    default: '127.0.0.1',
+    help: 'Cluster mode: address the other nodes reach this one at for direct delivery (off: deliver over Redis pub/sub only)',
+    schema: z
+      .string()
+      .min(1)
+      .refine((v) => !['0.0.0.0', '::', '[::]'].includes(v), 'must be an address the other nodes can dial, not a wildcard'),
+  },
+  clusterLinkPort: {
+    env: 'CLUSTER_LINK_PORT',
+    flag: 'cluster-link-port',
+    default: '0',
+    help: 'Cluster mode: TCP port of the direct delivery link (0 picks a free one)',
+    schema: int(0, 65535),
+  },
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -98,7 +98,7 @@ describe('cluster faults', () => {
     assert.equal((await request<Ack>(late, 'launch', 'term', 'late', 'offer')).error?.code, 'no-sharer');
   });
 
-  it('Redis away, then restarted empty: requests fail with internal meanwhile, shares are restored and work after', async () => {
+  it('Redis away, then restarted empty: requests that need it fail with internal meanwhile, shares are restored and work after', async () => {
     cluster = await startCluster(2);
     const [node0, node1] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
     const sharers = [await connect(node0.url), await connect(node0.url)];
@@ -124,9 +124,10 @@ describe('cluster faults', () => {
       assert.match(launch.error!.message, /Redis|cluster/);
       const share = await request<Ack>(newcomer, 'share', 'rr-new');
       assert.equal(share.error?.code, 'internal');
-      // A route across nodes cannot be served either: a clear error, not silence.
-      const relay = await request<Ack>(early, 'launch', 'rr', 'early', 'candidate');
-      assert.equal(relay.error?.code, 'internal');
+      // A route across nodes made before goes on over the nodes' direct link, which needs no Redis.
+      const relayed = waitFor<[string, unknown]>(sharers[0]!, 'launchResponse', 5000);
+      assert.deepEqual(await request<Ack>(early, 'launch', 'rr', 'early', 'candidate'), { ok: true, joinerUID: 'early' });
+      assert.deepEqual(await relayed, ['early', 'candidate']);
       newcomer.disconnect();
     } finally {
       await cluster.redis.resume();
@@ -156,6 +157,26 @@ describe('cluster faults', () => {
     const after = (await (await fetch(`${node1.url}/healthz`)).json()) as { cluster: { ready: boolean; listening: boolean } };
     assert.deepEqual([after.cluster.ready, after.cluster.listening], [true, true]);
     await exchange(await connect(node1.url), sharers[1]!, 'rr-2', 'y');
+  });
+
+  it('without direct links (CLUSTER_LINK_HOST=off), a relay across nodes fails with internal while Redis is away', async () => {
+    cluster = await startCluster(2, { clusterLinkHost: 'off' });
+    const [node0, node1] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
+    const sharer = await connect(node0.url);
+    await request(sharer, 'share', 'nl');
+    const joiner = await connect(node1.url);
+    await exchange(joiner, sharer, 'nl', 'j');
+    await cluster.redis.halt();
+    try {
+      await eventually(async () => (await readyz(node1.url)) === 503, TIMEOUT + 5000, '/readyz 503');
+      // A clear error, not silence.
+      const relay = await request<Ack>(joiner, 'launch', 'nl', 'j', 'candidate');
+      assert.equal(relay.error?.code, 'internal');
+    } finally {
+      await cluster.redis.resume();
+    }
+    await eventually(async () => (await readyz(node0.url)) === 200 && (await readyz(node1.url)) === 200, 15_000, '/readyz 200 again');
+    await exchange(joiner, sharer, 'nl', 'j');
   });
 
   it('leaves no key under the prefix once every client has left', async () => {
