@@ -52,6 +52,8 @@ export interface NodeLinksOptions {
   onOpen: (node: NodeId, marker: string) => boolean;
   /** A link failed or something on one was dropped (never with a payload). */
   onDrop?: (reason: string, error?: unknown) => void;
+  /** A link this node dialed opened, or one that was open closed (for logs). */
+  onLinkChange?: (node: NodeId, open: boolean, reason?: string) => void;
 }
 
 /**
@@ -114,6 +116,7 @@ export class NodeLinks {
   /** What an address frame from this node says. */
   #addressFrame = '';
   #unauthenticated = 0;
+  #open = 0;
   #closed = false;
 
   constructor(options: NodeLinksOptions) {
@@ -134,6 +137,11 @@ export class NodeLinks {
     server.on('error', (error) => this.#o.onDrop?.('link listener failed', error));
     const address = server.address() as AddressInfo;
     this.#addressFrame = `${ADDRESS}${this.#o.nodeId} ${address.address} ${address.port} ${this.#token}`;
+  }
+
+  /** Links this node dialed that are open now. */
+  get openLinks(): number {
+    return this.#open;
   }
 
   /** Where this node listens. */
@@ -196,16 +204,15 @@ export class NodeLinks {
 
   /** `node` is gone (the registry says so): its link, if any, is closed. */
   forget(node: NodeId): void {
-    this.#out.get(node)?.socket?.destroy();
+    const out = this.#out.get(node);
+    if (out === undefined) return;
     this.#out.delete(node);
+    this.#down(node, out, 'node gone');
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const out of this.#out.values()) {
-      clearTimeout(out.timer);
-      out.socket?.destroy();
-    }
+    for (const [node, out] of this.#out) this.#down(node, out, 'closing');
     this.#out.clear();
     for (const link of this.#in) link.socket.destroy();
     const server = this.#server;
@@ -233,6 +240,8 @@ export class NodeLinks {
       if (!this.#o.onOpen(node, `${MARKER}${linkId}`)) return void socket.destroy();
       out.state = 'open';
       out.failures = 0;
+      this.#open++;
+      this.#o.onLinkChange?.(node, true);
     });
     // Nothing comes back on a link; reading notices the peer closing it.
     socket.on('data', () => undefined);
@@ -241,15 +250,20 @@ export class NodeLinks {
   }
 
   #down(node: NodeId, out: Outgoing, reason: string, error?: unknown): void {
-    if (this.#out.get(node) !== out || out.state === 'down') return;
+    if (out.state === 'down') return;
+    const wasOpen = out.state === 'open';
     out.state = 'down';
     clearTimeout(out.timer);
     out.socket?.destroy();
     out.socket = undefined;
     out.retryAt = Date.now() + Math.min(RETRY_MAX, RETRY_MIN * 2 ** out.failures);
     out.failures++;
+    if (wasOpen) this.#open--;
+    if (this.#closed) return;
+    if (wasOpen) this.#o.onLinkChange?.(node, false, reason);
     this.#o.onDrop?.(reason, error);
   }
+
 
   readonly #accept = (socket: Socket): void => {
     if (this.#closed || this.#unauthenticated >= MAX_UNAUTHENTICATED) return void socket.destroy();

@@ -59,6 +59,8 @@ export interface RedisDeliveryOptions {
   prefix?: string;
   /** A frame could not be sent or was dropped on arrival (never with its payload). */
   onDrop?: (reason: string, error?: unknown) => void;
+  /** A direct link to `node` opened or closed (see node-links.ts). */
+  onLinkChange?: (node: NodeId, open: boolean, reason?: string) => void;
   /**
    * Direct links to the other nodes (node-links.ts), with Redis pub/sub as
    * the fallback; absent: everything goes over Redis.
@@ -118,6 +120,7 @@ export class RedisDelivery implements Delivery {
         onFrame: this.#take,
         onOpen: this.#linkOpened,
         onDrop: options.onDrop,
+        onLinkChange: options.onLinkChange,
       });
   }
 
@@ -129,6 +132,11 @@ export class RedisDelivery implements Delivery {
     await this.#subscriber.subscribe(this.#channel);
     this.#listening = this.#subscriber.status === 'ready';
     await this.#links?.start();
+  }
+
+  /** Direct links to other nodes this node dialed that are open now. */
+  get openLinks(): number {
+    return this.#links?.openLinks ?? 0;
   }
 
   /** Where this node's link listener listens, when links are on. */

@@ -21,6 +21,8 @@ import type { Logger } from './logger.js';
 export interface ClusterState extends RedisRegistryState {
   /** Frames published to this node reach it: its subscriber is connected and subscribed. */
   listening: boolean;
+  /** Direct links this node dialed to other nodes that are open (see cluster/node-links.ts). */
+  links: number;
 }
 
 export interface ClusterMode {
@@ -109,6 +111,10 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
     nodeId,
     prefix: config.redisPrefix,
     onDrop: (reason, error) => log.debug({ reason, err: error }, 'cluster message dropped'),
+    onLinkChange: (peer, open, reason) => {
+      if (open) log.info({ peerNode: peer }, 'cluster link open');
+      else log.info({ peerNode: peer, reason }, 'cluster link closed: messages to that node go over Redis');
+    },
     links:
       config.clusterLinkHost === 'off'
         ? undefined
@@ -136,7 +142,7 @@ export function createClusterMode(config: Config, logger: Logger, core: () => Si
     state: () => {
       const state = registry.state();
       const listening = delivery.listening;
-      return { ...state, listening, ready: state.ready && listening };
+      return { ...state, listening, links: delivery.openLinks, ready: state.ready && listening };
     },
     async close() {
       await delivery.close();

@@ -159,6 +159,25 @@ describe('cluster faults', () => {
     await exchange(await connect(node1.url), sharers[1]!, 'rr-2', 'y');
   });
 
+  it('relays across nodes take the direct link once it is up: no PUBLISH, /healthz counts it, a killed peer closes it', async () => {
+    cluster = await startCluster(2);
+    const [node0, node1] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
+    const sharer = await connect(node0.url);
+    await request(sharer, 'share', 'dl', { maxJoins: 100 });
+    await exchange(await connect(node1.url), sharer, 'dl', 'first');
+    const links = async (url: string): Promise<number> => ((await (await fetch(`${url}/healthz`)).json()) as { cluster: { links: number } }).cluster.links;
+    // The joiners' node dialed the sharers' for the offer, and the sharers' node the joiners' for the answer.
+    await eventually(async () => (await links(node0.url)) === 1 && (await links(node1.url)) === 1, 5000, 'a link each way');
+    const redis = cluster.redis.client();
+    const publishes = async (): Promise<number> => Number(/cmdstat_publish:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const before = await publishes();
+    for (let i = 0; i < 20; i++) await exchange(await connect(node1.url), sharer, 'dl', `u${i}`);
+    assert.equal((await publishes()) - before, 0, 'no relay went through Redis');
+    await node0.kill();
+    await eventually(async () => (await links(node1.url)) === 0, 5000, 'the link to the killed node closed');
+    assert.ok(node1.logs.some((l) => l['msg'] === 'cluster link closed: messages to that node go over Redis' && l['peerNode'] === node0.nodeId));
+  });
+
   it('without direct links (CLUSTER_LINK_HOST=off), a relay across nodes fails with internal while Redis is away', async () => {
     cluster = await startCluster(2, { clusterLinkHost: 'off' });
     const [node0, node1] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];

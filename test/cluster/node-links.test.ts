@@ -183,14 +183,17 @@ describe('node links', () => {
     await stream(a, b, 0, 300);
     await eventually(() => b.got.length === 300, 5000, 'the first 300 delivered');
     assert.deepEqual(uids(b), range(300));
+    assert.deepEqual([a.delivery.openLinks, b.delivery.openLinks], [1, 0], 'only a dialed');
     const over = (await publishes()) - before;
     assert.ok(over < 150, `${over} of 300 went through Redis`);
     // The link is closed (as when the registry reports b gone and back): Redis again, then a new link.
     a.delivery.forgetNode(b.delivery.nodeId);
+    assert.equal(a.delivery.openLinks, 0);
     await stream(a, b, 300, 300);
     await eventually(() => b.got.length === 600, 5000, 'all 600 delivered');
     assert.deepEqual(uids(b), range(600));
-    assert.deepEqual(a.drops.concat(b.drops), []);
+    assert.equal(a.delivery.openLinks, 1, 'dialed again');
+    assert.deepEqual([a.drops, b.drops], [['node gone'], []], 'nothing lost, only the link closed');
   });
 
   it('goes over Redis to a node without links, and for sends in both directions at once', async () => {
