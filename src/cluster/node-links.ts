@@ -110,8 +110,8 @@ export class NodeLinks {
   readonly #in = new Set<Incoming>();
   /** Incoming links by link id, once their hello came, until their marker does. */
   readonly #awaiting = new Map<string, Incoming>();
-  /** Markers that came before their link's hello, with when. */
-  readonly #early = new Map<string, number>();
+  /** Markers that came before their link's hello (forgotten all at once past 1024: a link's hello comes within milliseconds). */
+  readonly #early = new Set<string>();
   #server: Server | undefined;
   /** What an address frame from this node says. */
   #addressFrame = '';
@@ -196,7 +196,7 @@ export class NodeLinks {
     const link = this.#awaiting.get(linkId);
     if (link === undefined) {
       if (this.#early.size >= 1024) this.#early.clear();
-      this.#early.set(linkId, Date.now());
+      this.#early.add(linkId);
       return;
     }
     this.#release(link);

@@ -1,8 +1,10 @@
 /**
- * Delivery between the nodes of a cluster over Redis pub/sub: each node
- * subscribes to one channel of its own, and a message to a socket goes to
- * the channel of the node its id names (see node-id.ts). Messages to this
- * node's own sockets never leave the process.
+ * Delivery between the nodes of a cluster: over a direct link to the node
+ * when one is open (node-links.ts), else over Redis pub/sub, where each
+ * node subscribes to one channel of its own and a message to a socket goes
+ * to the channel of the node its id names (see node-id.ts). The frames are
+ * the same on both. Messages to this node's own sockets never leave the
+ * process.
  *
  * Frames always carry the sender's node id; a node drops its own frames and
  * anything it cannot decode. A relayed message that arrived as JSON text,
