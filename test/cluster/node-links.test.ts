@@ -71,11 +71,16 @@ describe('node links', () => {
     return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
   };
 
-  /** Sends one launch from a to b per turn of the event loop, `count` of them, from uid `from` on. */
+  /**
+   * Sends one launch from a to b per turn of the event loop, `count` of
+   * them, from uid `from` on, with a 1 ms pause every 10: 300 take some
+   * 30 ms, long enough for a to dial b (a Redis round trip and a TCP
+   * connect) halfway through, however fast the turns.
+   */
   async function stream(a: Node, b: Node, from: number, count: number): Promise<void> {
     for (let i = from; i < from + count; i++) {
       a.delivery.send(b.id('s'), launch(a.id('j'), `u${i}`));
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => (i % 10 === 9 ? setTimeout(resolve, 1) : setImmediate(resolve)));
     }
   }
 
@@ -185,7 +190,8 @@ describe('node links', () => {
     assert.deepEqual(uids(b), range(300));
     assert.deepEqual([a.delivery.openLinks, b.delivery.openLinks], [1, 0], 'only a dialed');
     const over = (await publishes()) - before;
-    assert.ok(over < 150, `${over} of 300 went through Redis`);
+    // The first ones, and the marker, went over Redis; once the link was up, the rest took it.
+    assert.ok(over >= 2 && over < 250, `${over} of 300 went through Redis`);
     // The link is closed (as when the registry reports b gone and back): Redis again, then a new link.
     a.delivery.forgetNode(b.delivery.nodeId);
     assert.equal(a.delivery.openLinks, 0);
