@@ -264,7 +264,6 @@ export class NodeLinks {
     this.#o.onDrop?.(reason, error);
   }
 
-
   readonly #accept = (socket: Socket): void => {
     if (this.#closed || this.#unauthenticated >= MAX_UNAUTHENTICATED) return void socket.destroy();
     this.#unauthenticated++;
@@ -316,10 +315,11 @@ export class NodeLinks {
     }, MARKER_TIMEOUT);
   }
 
+  /** `link` (awaiting, so its hello came) has its marker: what it held goes on, and the rest at once. */
   #release(link: Incoming): void {
     clearTimeout(link.timer);
-    if (link.linkId !== undefined) this.#awaiting.delete(link.linkId);
-    const held = link.held ?? [];
+    this.#awaiting.delete(link.linkId!);
+    const held = link.held!;
     link.held = undefined;
     for (const frame of held) this.#o.onFrame(frame);
   }

@@ -178,7 +178,8 @@ export class RedisDelivery implements Delivery {
       this.#handler?.(target, message);
       return;
     }
-    if (this.#links?.linkTo(node) === undefined && this.#publisher.status !== 'ready') {
+    // The common case (Redis up) needs no link lookup here: #transmit does it.
+    if (this.#publisher.status !== 'ready' && this.#links?.linkTo(node) === undefined) {
       this.#onDrop?.('redis unreachable');
       return;
     }
