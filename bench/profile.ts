@@ -10,9 +10,14 @@
  *     on-CPU samples of `perf record -g -F FREQ` (kernel and user, GC
  *     threads included), from `perf script -F pid,ip,sym,dso`, by process
  *     and by where they went: GC, the kernel (write, read, scheduling), or
- *     the innermost JavaScript frame's owner; with --per, µs per handshake
- *     (servers started with `--server-flags=--perf-basic-prof` name their
- *     JIT frames)
+ *     the innermost JavaScript frame's owner; with --per, µs per handshake.
+ *     JIT frames get their names from the servers' jitdump files: start
+ *     them with `--server-flags=--perf-prof` (files land in the working
+ *     directory), record with `perf record -k mono -g`, then
+ *     `perf inject --jit -i perf.data -o perf.jit.data` and run
+ *     `perf script` on that. (`--perf-basic-prof` writes a map that keeps
+ *     every address it ever gave out, so a sample may get the name of code
+ *     that lived there before: bench/RESULTS.md, phase 19.)
  *
  * Take them with `npm run bench -- --quick --only sigserve --cpu-prof DIR
  * --heap-snapshot DIR`.
