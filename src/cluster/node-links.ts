@@ -249,7 +249,7 @@ export class NodeLinks {
     socket.once('close', () => this.#down(node, out, out.state === 'open' ? 'link closed' : 'link refused'));
   }
 
-  #down(node: NodeId, out: Outgoing, reason: string, error?: unknown): void {
+  #down(node: NodeId, out: Outgoing, reason: string): void {
     if (out.state === 'down') return;
     const wasOpen = out.state === 'open';
     out.state = 'down';
@@ -261,7 +261,7 @@ export class NodeLinks {
     if (wasOpen) this.#open--;
     if (this.#closed) return;
     if (wasOpen) this.#o.onLinkChange?.(node, false, reason);
-    this.#o.onDrop?.(reason, error);
+    this.#o.onDrop?.(reason);
   }
 
   readonly #accept = (socket: Socket): void => {
